@@ -1,0 +1,183 @@
+"""The ``siyu`` command: everything a user runs. Commands parse arguments and call services."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+
+def setup_django(*, db: str | None = None, demo: bool = False) -> None:
+    """Point Django at our settings (and, for ``--db``, at an SQLite file) and start it."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "siyu.settings")
+    if db:
+        os.environ["SIYU_DATABASE_URL"] = f"sqlite:///{Path(db).expanduser().resolve()}"
+    if demo:
+        os.environ["SIYU_DEMO"] = "1"
+    import django
+
+    django.setup()
+
+
+def run_migrations(verbosity: int = 0) -> None:
+    from django.core.management import call_command
+
+    call_command("migrate", interactive=False, verbosity=verbosity)
+
+
+@click.group()
+@click.version_option(package_name="siyu")
+def main() -> None:
+    """siyu (私域): private-domain traffic operations."""
+
+
+@main.command()
+@click.option("--customers", "n_customers", default=50_000, show_default=True, type=click.IntRange(min=10))
+@click.option("--seed", default=42, show_default=True, type=int, help="Same seed, same brand.")
+@click.option("--db", type=click.Path(dir_okay=False), help="SQLite file to write (default: ./siyu-demo.sqlite3).")
+@click.option("--no-serve", is_flag=True, help="Only build the data, then exit.")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+def demo(n_customers: int, seed: int, db: str | None, no_serve: bool, host: str, port: int) -> None:
+    """Build a realistic synthetic cosmetics brand (workspace 'demo') and serve the console."""
+    if db is None and not os.environ.get("SIYU_DATABASE_URL"):
+        db = "siyu-demo.sqlite3"
+    setup_django(db=db, demo=True)
+    from siyu.demo.services import build_demo
+
+    click.echo("迁移数据库 / migrating database ...")
+    run_migrations()
+    login = build_demo(n_customers=n_customers, seed=seed, echo=click.echo)
+    click.echo("")
+    click.echo(f"Demo workspace 'demo' is ready: {n_customers:,} customers.")
+    click.echo(f"Console: http://{host}:{port}/")
+    click.echo(f"Login:   {login.username} / {login.password}")
+    for persona in login.others:
+        click.echo(f"         {persona}")
+    if not no_serve:
+        serve_wsgi(host=host, port=port)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--workers", default=None, type=int, help="Web worker processes (default: SIYU_WEB_WORKERS or 2).")
+def serve(host: str, port: int, workers: int | None) -> None:
+    """Serve the console and API with gunicorn."""
+    setup_django()
+    serve_wsgi(host=host, port=port, workers=workers)
+
+
+def serve_wsgi(*, host: str, port: int, workers: int | None = None) -> None:
+    from gunicorn.app.base import BaseApplication
+
+    from siyu.wsgi import application
+
+    n_workers = workers or int(os.environ.get("SIYU_WEB_WORKERS", "2"))
+
+    class Server(BaseApplication):  # type: ignore[misc]
+        def load_config(self) -> None:
+            self.cfg.set("bind", f"{host}:{port}")
+            self.cfg.set("workers", n_workers)
+            self.cfg.set("worker_class", "gthread")
+            self.cfg.set("threads", 4)
+            self.cfg.set("timeout", 120)
+            self.cfg.set("accesslog", "-" if os.environ.get("SIYU_ACCESS_LOG") else None)
+
+        def load(self):  # type: ignore[no-untyped-def]
+            return application
+
+    click.echo(f"Serving on http://{host}:{port}/  (Ctrl+C to stop)")
+    Server().run()
+
+
+@main.command()
+@click.option("--queue", "queues", multiple=True, default=["default"], show_default=True)
+@click.option("--batch", is_flag=True, help="Process what is queued, then exit.")
+def worker(queues: tuple[str, ...], batch: bool) -> None:
+    """Run background tasks (segment refresh, dispatch, imports) from the database queue."""
+    setup_django()
+    from django.core.management import call_command
+
+    args = ["--queue-name", ",".join(queues)]
+    if batch:
+        args.append("--batch")
+    call_command("db_worker", *args)
+
+
+@main.command()
+def migrate() -> None:
+    """Create or upgrade the database schema."""
+    setup_django()
+    run_migrations(verbosity=1)
+
+
+@main.command()
+@click.option("--username", prompt=True)
+@click.option("--email", default="")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+@click.option("--workspace", "workspace_slug", default=None, help="Also make the user owner of this workspace.")
+def createadmin(username: str, email: str, password: str, workspace_slug: str | None) -> None:
+    """Create a superuser (Django admin + every workspace as owner)."""
+    setup_django()
+    from siyu.org.services import create_admin
+
+    create_admin(username=username, email=email, password=password, workspace_slug=workspace_slug)
+    click.echo(f"Created admin {username}.")
+
+
+@main.group()
+def apikey() -> None:
+    """Manage API keys."""
+
+
+@apikey.command("create")
+@click.option("--workspace", "workspace_slug", required=True)
+@click.option("--name", default="cli", show_default=True)
+def apikey_create(workspace_slug: str, name: str) -> None:
+    """Create an API key; the key is printed once, as the last line."""
+    setup_django()
+    from siyu.core.errors import DomainError
+    from siyu.org.services import create_api_key
+
+    try:
+        _, raw_key = create_api_key(workspace_slug=workspace_slug, name=name)
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from exc
+    click.echo(f"API key for workspace '{workspace_slug}' (shown once, store it now):", err=True)
+    click.echo(raw_key)
+
+
+@main.command("import")
+@click.argument("kind", type=click.Choice(["customers", "orders", "events"]))
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--workspace", "workspace_slug", required=True)
+@click.option(
+    "--errors", "errors_path", type=click.Path(dir_okay=False), help="Write the row-by-row error report here (CSV)."
+)
+def import_(kind: str, file: str, workspace_slug: str, errors_path: str | None) -> None:
+    """Import customers, orders or events from a CSV file (columns: see README)."""
+    setup_django()
+    from siyu.core.errors import DomainError
+    from siyu.tracking.imports import import_csv
+
+    try:
+        report = import_csv(kind=kind, path=Path(file), workspace_slug=workspace_slug, progress=True)
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from exc
+    click.echo(f"{report.accepted:,} rows imported, {len(report.errors):,} rows rejected.")
+    for error in report.errors[:20]:
+        click.echo(f"  row {error.row}: {error.field}: {error.message}", err=True)
+    if len(report.errors) > 20:
+        click.echo(f"  ... and {len(report.errors) - 20:,} more", err=True)
+    if errors_path:
+        report.write_errors(Path(errors_path))
+        click.echo(f"Error report written to {errors_path}")
+    if report.errors and report.accepted == 0:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,5 @@
+import os
+import sys
+
+os.environ.setdefault("SIYU_TESTING", "1")
+assert "pytest" in sys.modules
