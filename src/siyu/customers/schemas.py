@@ -30,7 +30,9 @@ class Strict(BaseModel):
 class IdentityIn(Strict):
     type: IdentityTypeName
     value: StrictStr = Field(min_length=1, max_length=200)
-    app_id: StrictStr = Field(default="", max_length=64, description="Only for wechat_openid: the OA / mini program app id.")
+    app_id: StrictStr = Field(
+        default="", max_length=64, description="Only for wechat_openid: the OA / mini program app id."
+    )
 
 
 class CustomerItem(Strict):
