@@ -1,11 +1,96 @@
-"""OneID: upsert customers by any identity, link identities, merge profiles."""
+"""OneID: upsert customers by any identity, link identities, merge profiles.
+
+A batch is planned in memory first and written set-based afterwards:
+
+1. every identity named in the batch is looked up in one query per type;
+2. items are walked in order against an in-memory map ``identity -> customer``
+   (new profiles get negative placeholder ids), deciding for each item which
+   profile it lands on, which profiles it merges, and which identity conflicts
+   it raises instead of merging;
+3. new profiles and identities are bulk-inserted, merges are applied with a
+   handful of UPDATE statements each, and profile changes are bulk-updated.
+
+Merge rules (see ``siyu.customers.rules``): a record that names identities of two
+profiles merges them into the survivor (identified before anonymous-only, then
+the oldest). If both hold a different value of a "one per person" identity type
+(external_userid, unionid, openid per app, app user id, member number), they are
+not merged; an ``IdentityConflict`` is recorded for an operator instead.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+from collections import defaultdict
+from dataclasses import dataclass, field
 from typing import Any
 
-from siyu.core.batch import BatchResult
-from siyu.org.models import Workspace
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+
+from siyu.conversations.models import Message
+from siyu.core import clock
+from siyu.core.batch import BatchResult, validate_items
+from siyu.core.errors import InvalidInput, NotFound
+from siyu.customers.models import Customer, CustomerMerge, Identity, IdentityConflict, StaffRelation
+from siyu.customers.rules import IdentityKey, normalize_identity, survivor_rank, unique_clashes
+from siyu.customers.schemas import CustomerItem, IdentifyRequest, IdentityIn
+from siyu.org.models import OrgUnit, Staff, Workspace
+from siyu.tags.models import CustomerTag, Tag, TagGroup, TagSource
+from siyu.tracking.models import Event, Order
+
+PROFILE_FIELDS = ("name", "gender", "birthday", "province", "city", "source_detail")
+DEFAULT_TAG_GROUP = "默认"
+# Retries of a whole batch when a concurrent writer stored the same identity first.
+CONCURRENT_RETRIES = 3
+
+
+@dataclass
+class Entry:
+    """One record to place: its identities, profile changes, and optionally a known customer."""
+
+    index: int
+    keys: list[IdentityKey]
+    profile: dict[str, Any] = field(default_factory=dict)
+    attributes: dict[str, Any] | None = None
+    tags: list[tuple[str, str]] = field(default_factory=list)
+    anchor_id: int | None = None  # a live customer id the record is known to belong to
+
+
+@dataclass
+class Placement:
+    customer_id: int
+    merged_ids: list[int] = field(default_factory=list)
+    conflict_ids: list[int] = field(default_factory=list)
+
+
+def normalize_keys(identities: list[IdentityIn], field_prefix: str = "identities") -> list[IdentityKey]:
+    """Normalise a record's identities; at most one value per unique slot within one record."""
+    keys: list[IdentityKey] = []
+    for position, identity in enumerate(identities):
+        try:
+            key = normalize_identity(identity.type, identity.value, identity.app_id)
+        except InvalidInput as exc:
+            raise InvalidInput(exc.message, field=f"{field_prefix}.{position}.{exc.field or 'value'}") from None
+        if key not in keys:
+            keys.append(key)
+    clashes = unique_clashes(keys, keys)
+    if clashes:
+        a, b = clashes[0]
+        raise InvalidInput(
+            f"one record names two different {a.type} values ({a.value}, {b.value}); a person has only one",
+            field=field_prefix,
+        )
+    return keys
+
+
+def parse_tag_name(raw: str) -> tuple[str, str]:
+    group, sep, name = raw.strip().partition("/")
+    if not sep:
+        group, name = DEFAULT_TAG_GROUP, group
+    group, name = group.strip(), name.strip()
+    if not name or not group or len(name) > 100 or len(group) > 100:
+        raise InvalidInput(f"'{raw}' is not a tag name ('group/tag' or 'tag', up to 100 characters)", field="tags")
+    return group, name
 
 
 def upsert_customers(workspace: Workspace, items: list[Any], *, source: str) -> BatchResult:
@@ -13,15 +98,473 @@ def upsert_customers(workspace: Workspace, items: list[Any], *, source: str) -> 
 
     Returns a BatchResult whose ``ids[i]`` is the live customer id item i landed on.
     """
-    raise NotImplementedError
+    result = BatchResult(ids=[None] * len(items))
+    stores = {u.code: u.pk for u in OrgUnit.objects.filter(workspace=workspace).exclude(code="").only("code")}
+    entries: list[Entry] = []
+    staff_codes: dict[int, str] = {}
+    for index, item in validate_items(CustomerItem, items, result):
+        assert isinstance(item, CustomerItem)
+        try:
+            entries.append(_entry_from_item(index, item, stores))
+        except InvalidInput as exc:
+            result.reject(index, exc.field or "", exc.message)
+            continue
+        if item.owner_wecom_userid:
+            staff_codes[index] = item.owner_wecom_userid
+    if staff_codes:
+        staff = dict(
+            Staff.objects.filter(workspace=workspace, wecom_userid__in=set(staff_codes.values())).values_list(
+                "wecom_userid", "pk"
+            )
+        )
+        kept = []
+        for entry in entries:
+            code = staff_codes.get(entry.index)
+            if code is not None and code not in staff:
+                result.reject(entry.index, "owner_wecom_userid", f"no staff member with WeCom user id '{code}'")
+                continue
+            if code is not None:
+                entry.profile["owner_staff_id"] = staff[code]
+            kept.append(entry)
+        entries = kept
+    placements = place_entries(workspace, entries, source=source)
+    for entry, placement in zip(entries, placements, strict=True):
+        result.ids[entry.index] = placement.customer_id
+    result.accepted = len(entries)
+    result.errors.sort(key=lambda e: e.index)
+    return result
+
+
+def _entry_from_item(index: int, item: CustomerItem, stores: dict[str, int]) -> Entry:
+    keys = normalize_keys(item.identities)
+    profile: dict[str, Any] = {}
+    for name in PROFILE_FIELDS:
+        value = getattr(item, name)
+        if value is not None:
+            profile[name] = value
+    if item.source_channel:
+        profile["source_channel"] = item.source_channel
+    if item.store_code:
+        if item.store_code not in stores:
+            raise InvalidInput(f"no store with code '{item.store_code}'", field="store_code")
+        profile["store_id"] = stores[item.store_code]
+    tags = [parse_tag_name(raw) for raw in item.tags or []]
+    return Entry(index=index, keys=keys, profile=profile, attributes=item.attributes, tags=tags)
 
 
 def link_identities(workspace: Workspace, raw: dict[str, Any], *, source: str) -> dict[str, Any]:
     """``IdentifyRequest``: all identities are one person. Returns
     ``{"customer_id", "merged_ids", "conflicts": [conflict ids]}``."""
-    raise NotImplementedError
+    probe = BatchResult()
+    valid = validate_items(IdentifyRequest, [raw], probe)
+    if probe.errors:
+        error = probe.errors[0]
+        raise InvalidInput(error.message, field=error.field or None)
+    request = valid[0][1]
+    assert isinstance(request, IdentifyRequest)
+    keys = normalize_keys(request.identities)
+    anchor = None
+    if request.customer_id is not None:
+        anchor = live_customer_id(workspace.pk, request.customer_id)
+        if anchor is None:
+            raise NotFound(f"no customer with id {request.customer_id}", field="customer_id")
+    [placement] = place_entries(workspace, [Entry(index=0, keys=keys, anchor_id=anchor)], source=source)
+    return {
+        "customer_id": placement.customer_id,
+        "merged_ids": placement.merged_ids,
+        "conflicts": placement.conflict_ids,
+    }
 
 
 def live_customer_id(workspace_id: int, customer_id: int) -> int | None:
     """The id a (possibly merged) customer id resolves to now, or None if unknown in this workspace."""
-    raise NotImplementedError
+    return live_customer_ids(workspace_id, [customer_id]).get(customer_id)
+
+
+def live_customer_ids(workspace_id: int, customer_ids: list[int]) -> dict[int, int]:
+    """Map each known id to the live survivor it resolves to (merge chains are kept one hop long)."""
+    resolved: dict[int, int] = {}
+    wanted = set(customer_ids)
+    for _ in range(5):  # chains are flattened on merge; a few hops only matter mid-merge
+        if not wanted:
+            break
+        rows = Customer.objects.filter(workspace_id=workspace_id, pk__in=wanted).values_list("pk", "merged_into_id")
+        nxt: set[int] = set()
+        for pk, merged_into in rows:
+            if merged_into is None:
+                resolved[pk] = pk
+            else:
+                nxt.add(merged_into)
+                resolved[pk] = merged_into
+        wanted = nxt - {pk for pk, target in resolved.items() if target == pk}
+    # Follow recorded hops to the end.
+    for start in list(resolved):
+        seen = set()
+        target = resolved[start]
+        while resolved.get(target, target) != target and target not in seen:
+            seen.add(target)
+            target = resolved[target]
+        resolved[start] = target
+    return {pk: target for pk, target in resolved.items() if pk in set(customer_ids)}
+
+
+def place_entries(
+    workspace: Workspace, entries: list[Entry], *, source: str, mark_seen: bool = True
+) -> list[Placement]:
+    """Place every entry on a live customer (creating and merging as needed); one transaction.
+
+    ``mark_seen=False`` leaves new profiles' first/last seen empty for the caller to set from
+    the activity that named them (an event's own time, not the time it arrived).
+    """
+    for attempt in range(CONCURRENT_RETRIES):
+        try:
+            with transaction.atomic():
+                return _Planner(workspace, source, mark_seen).run(entries)
+        except IntegrityError:
+            # Another writer stored one of our identities between our read and write:
+            # plan again, now seeing it.
+            if attempt == CONCURRENT_RETRIES - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+class _Planner:
+    def __init__(self, workspace: Workspace, source: str, mark_seen: bool) -> None:
+        self.workspace = workspace
+        self.mark_seen = mark_seen
+        self.source = source
+        self.now = clock.now()
+        self.owner: dict[IdentityKey, int] = {}  # identity -> customer id (negative: not stored yet)
+        self.keys_of: dict[int, set[IdentityKey]] = defaultdict(set)
+        self.alias: dict[int, int] = {}  # merged -> survivor, within this batch
+        self.next_pending = -1
+        self.pending_profiles: dict[int, dict[str, Any]] = {}
+        self.pending_attributes: dict[int, dict[str, Any]] = {}
+        self.new_identities: list[tuple[IdentityKey, int]] = []
+        self.merges: list[tuple[int, int]] = []  # (survivor, merged) in order
+        self.conflicts: list[tuple[int, int, IdentityKey, IdentityKey, int]] = []  # a, b, a_key, b_key, entry
+        self.changes: dict[int, dict[str, Any]] = defaultdict(dict)
+        self.attr_changes: dict[int, dict[str, Any]] = defaultdict(dict)
+        self.tag_requests: list[tuple[int, str, str]] = []
+
+    # -- planning ---------------------------------------------------------------
+    def resolve(self, customer_id: int) -> int:
+        while customer_id in self.alias:
+            customer_id = self.alias[customer_id]
+        return customer_id
+
+    def preload(self, entries: list[Entry]) -> None:
+        by_slot: dict[tuple[str, str], set[str]] = defaultdict(set)
+        for entry in entries:
+            for key in entry.keys:
+                by_slot[(key.type, key.app_id)].add(key.value)
+        found_customers: set[int] = set()
+        for (type_, app_id), values in by_slot.items():
+            ordered = sorted(values)
+            for start in range(0, len(ordered), 500):
+                rows = Identity.objects.filter(
+                    workspace=self.workspace, type=type_, app_id=app_id, value__in=ordered[start : start + 500]
+                ).values_list("value", "customer_id")
+                for value, customer_id in rows:
+                    self.owner[IdentityKey(type_, app_id, value)] = customer_id
+                    found_customers.add(customer_id)
+        anchors = {e.anchor_id for e in entries if e.anchor_id is not None}
+        self.load_keys(found_customers | anchors)
+
+    def load_keys(self, customer_ids: set[int]) -> None:
+        ordered = sorted(customer_ids)
+        for start in range(0, len(ordered), 500):
+            rows = Identity.objects.filter(customer_id__in=ordered[start : start + 500]).values_list(
+                "customer_id", "type", "app_id", "value"
+            )
+            for customer_id, type_, app_id, value in rows:
+                key = IdentityKey(type_, app_id, value)
+                self.keys_of[customer_id].add(key)
+                self.owner[key] = customer_id
+        for customer_id in customer_ids:
+            self.keys_of.setdefault(customer_id, set())
+
+    def new_customer(self) -> int:
+        pending = self.next_pending
+        self.next_pending -= 1
+        self.pending_profiles[pending] = {}
+        self.keys_of[pending] = set()
+        return pending
+
+    def plan(self, entry: Entry) -> Placement:
+        candidates = {self.resolve(self.owner[k]) for k in entry.keys if k in self.owner}
+        if entry.anchor_id is not None:
+            candidates.add(self.resolve(entry.anchor_id))
+        placement = Placement(customer_id=0)
+        if not candidates:
+            survivor = self.new_customer()
+        else:
+            ranked = sorted(candidates, key=lambda c: survivor_rank(c, self.keys_of[c]))
+            if entry.anchor_id is not None:
+                # An explicitly named customer is where the record lands.
+                anchor = self.resolve(entry.anchor_id)
+                ranked.remove(anchor)
+                ranked.insert(0, anchor)
+            survivor = ranked[0]
+            for other in ranked[1:]:
+                clashes = unique_clashes(self.keys_of[survivor], self.keys_of[other])
+                if clashes:
+                    mine, theirs = clashes[0]
+                    self.conflicts.append((survivor, other, mine, theirs, entry.index))
+                    continue
+                self.alias[other] = survivor
+                self.keys_of[survivor] |= self.keys_of.pop(other)
+                self.merges.append((survivor, other))
+                placement.merged_ids.append(other)
+        # Identities nobody holds yet join the survivor unless they clash with one of its slots;
+        # a clashing one starts its own profile, linked to the survivor by a conflict.
+        spill: int | None = None
+        for key in entry.keys:
+            if key in self.owner:
+                continue
+            clash = unique_clashes(self.keys_of[survivor], [key])
+            target = survivor
+            if clash:
+                if spill is None:
+                    spill = self.new_customer()
+                    self.conflicts.append((survivor, spill, clash[0][0], key, entry.index))
+                target = spill
+            self.owner[key] = target
+            self.keys_of[target].add(key)
+            self.new_identities.append((key, target))
+        if entry.profile:
+            self.changes[survivor].update(entry.profile)
+        if entry.attributes:
+            self.attr_changes[survivor].update(entry.attributes)
+        for group, name in entry.tags:
+            self.tag_requests.append((survivor, group, name))
+        placement.customer_id = survivor
+        return placement
+
+    # -- writing ----------------------------------------------------------------
+    def run(self, entries: list[Entry]) -> list[Placement]:
+        self.preload(entries)
+        placements = [self.plan(entry) for entry in entries]
+        real = self.create_pending()
+        for survivor, merged in self.merges:
+            merge_customers(
+                self.workspace.pk,
+                survivor=real.get(self.resolve(survivor), self.resolve(survivor)),
+                merged=real.get(merged, merged),
+                reason=f"identity link via {self.source}",
+                now=self.now,
+            )
+        Identity.objects.bulk_create(
+            [
+                Identity(
+                    workspace=self.workspace,
+                    customer_id=real.get(cid, cid),
+                    type=key.type,
+                    app_id=key.app_id,
+                    value=key.value,
+                    source=self.source,
+                    created_at=self.now,
+                )
+                for key, cid in self.new_identities
+            ],
+            batch_size=1000,
+        )
+        self.apply_profile_changes(real)
+        self.apply_tags(real)
+        conflict_ids = self.record_conflicts(real)
+        for placement in placements:
+            placement.customer_id = real.get(self.resolve(placement.customer_id), self.resolve(placement.customer_id))
+            placement.merged_ids = [real.get(m, m) for m in placement.merged_ids]
+        for entry_index, conflict_id in conflict_ids:
+            for entry, placement in zip(entries, placements, strict=True):
+                if entry.index == entry_index:
+                    placement.conflict_ids.append(conflict_id)
+        return placements
+
+    def create_pending(self) -> dict[int, int]:
+        pending = sorted(self.pending_profiles, reverse=True)  # -1, -2, ...: creation order
+        if not pending:
+            return {}
+        rows = []
+        for pid in pending:
+            changes = self.changes.pop(pid, {})
+            rows.append(
+                Customer(
+                    workspace=self.workspace,
+                    attributes=self.attr_changes.pop(pid, {}),
+                    source_channel=changes.pop("source_channel", "") or self.source,
+                    first_seen_at=self.now if self.mark_seen else None,
+                    last_seen_at=self.now if self.mark_seen else None,
+                    created_at=self.now,
+                    updated_at=self.now,
+                    **changes,
+                )
+            )
+        created = Customer.objects.bulk_create(rows, batch_size=1000)
+        return {pid: row.pk for pid, row in zip(pending, created, strict=True)}
+
+    def apply_profile_changes(self, real: dict[int, int]) -> None:
+        touched = {self.resolve(cid) for cid in self.changes} | {self.resolve(cid) for cid in self.attr_changes}
+        touched = {real.get(cid, cid) for cid in touched if real.get(cid, cid) > 0}
+        if not touched:
+            return
+        merged_changes: dict[int, dict[str, Any]] = defaultdict(dict)
+        merged_attrs: dict[int, dict[str, Any]] = defaultdict(dict)
+        for cid, changes in self.changes.items():
+            merged_changes[real.get(self.resolve(cid), self.resolve(cid))].update(changes)
+        for cid, attrs in self.attr_changes.items():
+            merged_attrs[real.get(self.resolve(cid), self.resolve(cid))].update(attrs)
+        customers = Customer.objects.in_bulk(sorted(touched))
+        update_fields: set[str] = {"updated_at"}
+        for cid, customer in customers.items():
+            changes = merged_changes.get(cid, {})
+            channel = changes.pop("source_channel", None)
+            if channel and not customer.source_channel:
+                customer.source_channel = channel  # first touch wins
+                update_fields.add("source_channel")
+            for name, value in changes.items():
+                setattr(customer, name, value)
+                update_fields.add(name.removesuffix("_id") if name.endswith("_id") else name)
+            if cid in merged_attrs:
+                customer.attributes = {**(customer.attributes or {}), **merged_attrs[cid]}
+                update_fields.add("attributes")
+            customer.updated_at = self.now
+        Customer.objects.bulk_update(list(customers.values()), sorted(update_fields), batch_size=500)
+
+    def apply_tags(self, real: dict[int, int]) -> None:
+        if not self.tag_requests:
+            return
+        tags = ensure_tags(self.workspace, {(group, name) for _, group, name in self.tag_requests})
+        source = TagSource.API if self.source == "api" else TagSource.IMPORT
+        CustomerTag.objects.bulk_create(
+            [
+                CustomerTag(
+                    workspace=self.workspace,
+                    customer_id=real.get(self.resolve(cid), self.resolve(cid)),
+                    tag_id=tags[(group, name)],
+                    source=source,
+                    source_ref=self.source,
+                    created_at=self.now,
+                )
+                for cid, group, name in self.tag_requests
+            ],
+            ignore_conflicts=True,
+            batch_size=1000,
+        )
+
+    def record_conflicts(self, real: dict[int, int]) -> list[tuple[int, int]]:
+        out = []
+        for a, b, a_key, b_key, entry_index in self.conflicts:
+            a_id, b_id = real.get(self.resolve(a), self.resolve(a)), real.get(self.resolve(b), self.resolve(b))
+            if a_id == b_id:
+                continue
+            existing = IdentityConflict.objects.filter(
+                Q(customer_id=a_id, other_customer_id=b_id) | Q(customer_id=b_id, other_customer_id=a_id),
+                workspace=self.workspace,
+                status=IdentityConflict.Status.OPEN,
+            ).first()
+            if existing is None:
+                existing = IdentityConflict.objects.create(
+                    workspace=self.workspace,
+                    customer_id=a_id,
+                    other_customer_id=b_id,
+                    identity_type=a_key.type,
+                    app_id=a_key.app_id,
+                    value=a_key.value,
+                    other_value=b_key.value,
+                    context={"source": self.source},
+                    created_at=self.now,
+                )
+            out.append((entry_index, existing.pk))
+        return out
+
+
+def ensure_tags(workspace: Workspace, names: set[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    """Tag ids for (group, name) pairs, creating missing groups and tags."""
+    groups = {g.name: g for g in TagGroup.objects.filter(workspace=workspace, name__in={g for g, _ in names})}
+    for group_name in {g for g, _ in names} - set(groups):
+        groups[group_name], _ = TagGroup.objects.get_or_create(workspace=workspace, name=group_name)
+    out: dict[tuple[str, str], int] = {}
+    existing = Tag.objects.filter(group__in=groups.values(), name__in={n for _, n in names}).values_list(
+        "group__name", "name", "pk"
+    )
+    for group_name, name, pk in existing:
+        out[(group_name, name)] = pk
+    for group_name, name in names - set(out):
+        tag, _ = Tag.objects.get_or_create(workspace=workspace, group=groups[group_name], name=name)
+        out[(group_name, name)] = tag.pk
+    return out
+
+
+def merge_customers(
+    workspace_id: int, *, survivor: int, merged: int, reason: str, now: dt.datetime | None = None
+) -> CustomerMerge:
+    """Fold ``merged`` into ``survivor`` with set-based UPDATEs; the old id keeps resolving."""
+    now = now or clock.now()
+    if survivor == merged:
+        raise InvalidInput("a customer cannot be merged into itself", field="customer_id")
+    moved = {
+        "identities": Identity.objects.filter(customer_id=merged).update(customer_id=survivor),
+        "events": Event.objects.filter(customer_id=merged).update(customer_id=survivor),
+        "orders": Order.objects.filter(customer_id=merged).update(customer_id=survivor),
+        "messages": Message.objects.filter(customer_id=merged).update(customer_id=survivor),
+    }
+    # Tags and relations are unique per customer: drop the merged copy where the survivor has one.
+    survivor_tags = CustomerTag.objects.filter(customer_id=survivor).values("tag_id")
+    CustomerTag.objects.filter(customer_id=merged, tag_id__in=survivor_tags).delete()
+    moved["tags"] = CustomerTag.objects.filter(customer_id=merged).update(customer_id=survivor)
+    survivor_staff = StaffRelation.objects.filter(customer_id=survivor).values("staff_id")
+    StaffRelation.objects.filter(customer_id=merged, staff_id__in=survivor_staff).delete()
+    moved["relations"] = StaffRelation.objects.filter(customer_id=merged).update(customer_id=survivor)
+    IdentityConflict.objects.filter(customer_id=merged).update(customer_id=survivor)
+    IdentityConflict.objects.filter(other_customer_id=merged).update(other_customer_id=survivor)
+    IdentityConflict.objects.filter(
+        customer_id=survivor, other_customer_id=survivor, status=IdentityConflict.Status.OPEN
+    ).update(status=IdentityConflict.Status.MERGED, resolved_at=now)
+
+    keep = Customer.objects.select_for_update().get(pk=survivor)
+    gone = Customer.objects.select_for_update().get(pk=merged)
+    for name in (*PROFILE_FIELDS, "source_channel"):
+        if not getattr(keep, name) and getattr(gone, name):
+            setattr(keep, name, getattr(gone, name))
+    for name in ("store_id", "owner_staff_id"):
+        if getattr(keep, name) is None and getattr(gone, name) is not None:
+            setattr(keep, name, getattr(gone, name))
+    keep.attributes = {**(gone.attributes or {}), **(keep.attributes or {})}
+    seen = [t for t in (keep.first_seen_at, gone.first_seen_at) if t]
+    keep.first_seen_at = min(seen) if seen else None
+    seen = [t for t in (keep.last_seen_at, gone.last_seen_at) if t]
+    keep.last_seen_at = max(seen) if seen else None
+    keep.created_at = min(keep.created_at, gone.created_at)
+    keep.updated_at = now
+    keep.save()
+    Customer.objects.filter(pk=merged).update(merged_into_id=survivor, updated_at=now)
+    # Keep chains one hop long: whoever pointed at the merged profile now points at the survivor.
+    Customer.objects.filter(merged_into_id=merged).update(merged_into_id=survivor)
+    return CustomerMerge.objects.create(
+        workspace_id=workspace_id, survivor_id=survivor, merged_id=merged, reason=reason, moved=moved, created_at=now
+    )
+
+
+def merge_by_operator(workspace: Workspace, conflict_id: int, *, user=None) -> CustomerMerge:
+    """An operator decides a conflict's two profiles are one person after all."""
+    from siyu.org.services import audit
+
+    with transaction.atomic():
+        conflict = IdentityConflict.objects.select_for_update().filter(workspace=workspace, pk=conflict_id).first()
+        if conflict is None or conflict.status != IdentityConflict.Status.OPEN:
+            raise NotFound("no open identity conflict with this id", field="conflict_id")
+        ids = live_customer_ids(workspace.pk, [conflict.customer_id, conflict.other_customer_id])
+        survivor, merged = sorted({ids[conflict.customer_id], ids[conflict.other_customer_id]})
+        record = merge_customers(workspace.pk, survivor=survivor, merged=merged, reason=f"conflict {conflict_id}")
+        IdentityConflict.objects.filter(pk=conflict_id).update(
+            status=IdentityConflict.Status.MERGED, resolved_at=clock.now()
+        )
+        audit(
+            workspace=workspace,
+            action="customer.merge",
+            target=f"customer:{survivor}",
+            user=user,
+            details={"merged": merged, "conflict": conflict_id},
+        )
+    return record

@@ -1,18 +1,267 @@
-"""Ingesting events and orders: validated item by item, stored set-based."""
+"""Ingesting events and orders: validated item by item, stored set-based.
+
+Each item names its customer by ``customer_id`` (a merged id resolves to the
+survivor) or by one identity (an unknown identity creates a customer). Events
+with a client ``event_id`` and orders (by ``order_no``) are idempotent: a retried
+batch never stores a row twice.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 from typing import Any
 
-from siyu.core.batch import BatchResult
-from siyu.org.models import Workspace
+from django.db import connection, transaction
+
+from siyu.core import clock
+from siyu.core.batch import BatchResult, validate_items
+from siyu.core.errors import InvalidInput
+from siyu.customers.services import Entry, live_customer_ids, normalize_keys, place_entries
+from siyu.org.models import OrgUnit, Workspace
+from siyu.tracking.models import Event, Order
+from siyu.tracking.schemas import CustomerRef, EventItem, OrderItem
+
+MAX_PROPERTIES_BYTES = 32 * 1024
+# Clocks drift; a time further ahead than this is a client bug, not an event.
+MAX_FUTURE = dt.timedelta(days=1)
 
 
 def ingest_events(workspace: Workspace, items: list[Any], *, source: str) -> BatchResult:
     """Validate raw ``EventItem`` dicts and store the good ones; retried event_ids are not duplicated."""
-    raise NotImplementedError
+    result = BatchResult(ids=[None] * len(items))
+    now = clock.now()
+    parsed: list[tuple[int, EventItem, dt.datetime]] = []
+    for index, item in validate_items(EventItem, items, result):
+        assert isinstance(item, EventItem)
+        try:
+            occurred_at = read_time(item.timestamp, workspace, now, "timestamp")
+            if len(json.dumps(item.properties, ensure_ascii=False, default=str)) > MAX_PROPERTIES_BYTES:
+                raise InvalidInput(f"properties are larger than {MAX_PROPERTIES_BYTES // 1024} KB", field="properties")
+        except InvalidInput as exc:
+            result.reject(index, exc.field or "", exc.message)
+            continue
+        parsed.append((index, item, occurred_at))
+
+    customers = resolve_customers(workspace, [(i, item) for i, item, _ in parsed], result, source=source)
+    parsed = [(i, item, at) for i, item, at in parsed if i in customers]
+
+    # Client event ids already stored (or repeated within this batch) are duplicates, not new rows.
+    wanted_ids = [item.event_id for _, item, _ in parsed if item.event_id]
+    seen: set[str] = set()
+    for start in range(0, len(wanted_ids), 500):
+        seen.update(
+            Event.objects.filter(workspace=workspace, event_id__in=wanted_ids[start : start + 500]).values_list(
+                "event_id", flat=True
+            )
+        )
+    rows = []
+    latest: dict[int, tuple[dt.datetime, dt.datetime]] = {}
+    for index, item, occurred_at in parsed:
+        if item.event_id:
+            if item.event_id in seen:
+                result.duplicates += 1
+                result.accepted += 1
+                continue
+            seen.add(item.event_id)
+        customer_id = customers[index]
+        rows.append(
+            Event(
+                workspace_id=workspace.pk,
+                customer_id=customer_id,
+                name=item.name,
+                properties=item.properties,
+                occurred_at=occurred_at,
+                received_at=now,
+                source=source,
+                event_id=item.event_id,
+            )
+        )
+        lo, hi = latest.get(customer_id, (occurred_at, occurred_at))
+        latest[customer_id] = (min(lo, occurred_at), max(hi, occurred_at))
+        result.accepted += 1
+    with transaction.atomic():
+        # ignore_conflicts: a concurrent retry of the same event_id loses the race quietly.
+        Event.objects.bulk_create(rows, batch_size=1000, ignore_conflicts=True)
+        touch_seen(latest)
+    result.errors.sort(key=lambda e: e.index)
+    return result
 
 
 def ingest_orders(workspace: Workspace, items: list[Any], *, source: str) -> BatchResult:
-    """Validate raw ``OrderItem`` dicts and upsert the good ones by order_no (idempotent)."""
-    raise NotImplementedError
+    """Validate raw ``OrderItem`` dicts and upsert the good ones by order_no (idempotent).
+
+    An order number seen before updates that order (status, amounts, refund) and is
+    counted in ``duplicates``; it never creates a second order.
+    """
+    result = BatchResult(ids=[None] * len(items))
+    now = clock.now()
+    stores = {u.code: u.pk for u in OrgUnit.objects.filter(workspace=workspace).exclude(code="").only("code")}
+    parsed: list[tuple[int, OrderItem, dict[str, Any]]] = []
+    for index, item in validate_items(OrderItem, items, result):
+        assert isinstance(item, OrderItem)
+        try:
+            parsed.append((index, item, order_fields(item, workspace, now, stores)))
+        except InvalidInput as exc:
+            result.reject(index, exc.field or "", exc.message)
+    customers = resolve_customers(workspace, [(i, item) for i, item, _ in parsed], result, source=source)
+    # The last item for an order number wins; earlier ones in the same batch are duplicates.
+    final: dict[str, tuple[int, dict[str, Any]]] = {}
+    for index, item, fields in parsed:
+        if index not in customers:
+            continue
+        if item.order_no in final:
+            result.duplicates += 1
+        final[item.order_no] = (index, {**fields, "customer_id": customers[index]})
+        result.accepted += 1
+
+    with transaction.atomic():
+        existing = {}
+        numbers = sorted(final)
+        for start in range(0, len(numbers), 500):
+            for order in Order.objects.select_for_update().filter(
+                workspace=workspace, order_no__in=numbers[start : start + 500]
+            ):
+                existing[order.order_no] = order
+        new_rows, changed = [], []
+        for order_no, (_, fields) in final.items():
+            order = existing.get(order_no)
+            if order is None:
+                new_rows.append(Order(workspace=workspace, order_no=order_no, created_at=now, updated_at=now, **fields))
+                continue
+            result.duplicates += 1
+            for name, value in fields.items():
+                setattr(order, name, value)
+            order.updated_at = now
+            changed.append(order)
+        Order.objects.bulk_create(new_rows, batch_size=1000)
+        if changed:
+            Order.objects.bulk_update(changed, [*ORDER_FIELDS, "customer_id", "updated_at"], batch_size=500)
+        seen: dict[int, tuple[dt.datetime, dt.datetime]] = {}
+        for _, fields in final.values():
+            cid, at = fields["customer_id"], fields["paid_at"]
+            lo, hi = seen.get(cid, (at, at))
+            seen[cid] = (min(lo, at), max(hi, at))
+        touch_seen(seen)
+    result.errors.sort(key=lambda e: e.index)
+    return result
+
+
+ORDER_FIELDS = (
+    "status",
+    "total_fen",
+    "discount_fen",
+    "paid_fen",
+    "refund_fen",
+    "currency",
+    "items",
+    "store_id",
+    "channel",
+    "paid_at",
+    "refunded_at",
+)
+
+
+def order_fields(item: OrderItem, workspace: Workspace, now: dt.datetime, stores: dict[str, int]) -> dict[str, Any]:
+    paid_fen = item.paid_fen if item.paid_fen is not None else item.total_fen - item.discount_fen
+    if item.discount_fen > item.total_fen:
+        raise InvalidInput("discount_fen is larger than total_fen", field="discount_fen")
+    if paid_fen < 0:
+        raise InvalidInput("paid_fen cannot be negative", field="paid_fen")
+    if item.refund_fen > paid_fen:
+        raise InvalidInput("refund_fen is larger than paid_fen", field="refund_fen")
+    if item.status == "refunded" and not item.refund_fen:
+        refund_fen = paid_fen  # a refunded order without an amount was refunded in full
+    else:
+        refund_fen = item.refund_fen
+    paid_at = read_time(item.paid_at, workspace, now, "paid_at")
+    refunded_at = read_time(item.refunded_at, workspace, now, "refunded_at") if item.refunded_at else None
+    if item.status == "refunded" and refunded_at is None:
+        refunded_at = paid_at
+    store_id = None
+    if item.store_code:
+        if item.store_code not in stores:
+            raise InvalidInput(f"no store with code '{item.store_code}'", field="store_code")
+        store_id = stores[item.store_code]
+    return {
+        "status": item.status,
+        "total_fen": item.total_fen,
+        "discount_fen": item.discount_fen,
+        "paid_fen": paid_fen,
+        "refund_fen": refund_fen,
+        "currency": item.currency.upper(),
+        "items": [line.model_dump() for line in item.items],
+        "store_id": store_id,
+        "channel": item.channel,
+        "paid_at": paid_at,
+        "refunded_at": refunded_at,
+    }
+
+
+def read_time(raw: str, workspace: Workspace, now: dt.datetime, field: str) -> dt.datetime:
+    try:
+        value = clock.parse_timestamp(raw, workspace.time_zone)
+    except ValueError as exc:
+        raise InvalidInput(str(exc), field=field) from None
+    if value - now > MAX_FUTURE:
+        raise InvalidInput(f"{field} {raw} is more than a day in the future", field=field)
+    return value
+
+
+def resolve_customers(
+    workspace: Workspace, refs: list[tuple[int, CustomerRef]], result: BatchResult, *, source: str
+) -> dict[int, int]:
+    """Item index -> live customer id; unknown customer ids are rejected, unknown identities create customers."""
+    out: dict[int, int] = {}
+    by_id = [(i, ref) for i, ref in refs if ref.customer_id is not None]
+    live = live_customer_ids(workspace.pk, sorted({ref.customer_id for _, ref in by_id}))
+    for index, ref in by_id:
+        if ref.customer_id in live:
+            out[index] = live[ref.customer_id]
+        else:
+            result.reject(index, "customer_id", f"no customer with id {ref.customer_id} in this workspace")
+    entries: dict[Any, list[int]] = {}
+    for index, ref in refs:
+        if ref.identity is None:
+            continue
+        try:
+            [key] = normalize_keys([ref.identity], field_prefix="identity")
+        except InvalidInput as exc:
+            result.reject(index, (exc.field or "identity").replace("identity.0.", "identity."), exc.message)
+            continue
+        entries.setdefault(key, []).append(index)
+    if entries:
+        keys = list(entries)
+        placements = place_entries(
+            workspace, [Entry(index=n, keys=[key]) for n, key in enumerate(keys)], source=source, mark_seen=False
+        )
+        for key, placement in zip(keys, placements, strict=True):
+            for index in entries[key]:
+                out[index] = placement.customer_id
+    return out
+
+
+def touch_seen(seen: dict[int, tuple[dt.datetime, dt.datetime]]) -> None:
+    """Widen customers' first/last seen to cover new activity: one UPDATE per 500 customers."""
+    items = sorted(seen.items())
+    ops = connection.ops
+    for start in range(0, len(items), 500):
+        chunk = items[start : start + 500]
+        if connection.vendor == "postgresql":
+            row = "(%s::bigint, %s::timestamptz, %s::timestamptz)"
+        else:
+            row = "(%s, %s, %s)"
+        params: list[Any] = []
+        for customer_id, (lo, hi) in chunk:
+            params += [customer_id, ops.adapt_datetimefield_value(lo), ops.adapt_datetimefield_value(hi)]
+        sql = (
+            f"WITH v(id, lo, hi) AS (VALUES {', '.join([row] * len(chunk))}) "
+            "UPDATE customers_customer SET "
+            "last_seen_at = CASE WHEN last_seen_at IS NULL OR last_seen_at < v.hi THEN v.hi ELSE last_seen_at END, "
+            "first_seen_at = CASE WHEN first_seen_at IS NULL OR first_seen_at > v.lo THEN v.lo "
+            "ELSE first_seen_at END "
+            "FROM v WHERE customers_customer.id = v.id AND (last_seen_at IS NULL OR last_seen_at < v.hi "
+            "OR first_seen_at IS NULL OR first_seen_at > v.lo)"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
