@@ -229,3 +229,36 @@ def test_orders_are_idempotent_by_order_no_and_validated(brand):
 def test_identity_values_must_be_non_empty_strings(brand, value):
     result = upsert_customers(brand.workspace, [{"identities": [{"type": "phone", "value": value}]}], source="api")
     assert result.accepted == 0 and result.errors[0].field.startswith("identities.0")
+
+
+def test_upsert_updates_given_fields_keeps_the_rest_and_merges_attributes(brand):
+    ws = brand.workspace
+    cid = upsert_one(
+        ws,
+        ident("phone", "13300000000"),
+        name="旧名",
+        city="上海",
+        source_channel="store_code",
+        attributes={"a": 1, "b": 2},
+    )
+    again = upsert_one(
+        ws,
+        ident("phone", "13300000000"),
+        name="新名",
+        source_channel="official_account",
+        store_code="HZ01",
+        owner_wecom_userid="zhaomin",
+        birthday="1990-05-01",
+        attributes={"b": 3, "c": "x"},
+    )
+    assert again == cid
+    customer = Customer.objects.get(pk=cid)
+    assert customer.name == "新名" and customer.city == "上海"
+    assert customer.source_channel == "store_code"  # first touch wins
+    assert customer.store_id == brand.store_b.pk and customer.owner_staff_id == brand.clerk_b.pk
+    assert str(customer.birthday) == "1990-05-01"
+    assert customer.attributes == {"a": 1, "b": 3, "c": "x"}
+    bad = upsert_customers(
+        ws, [{"identities": [ident("phone", "13300000000")], "owner_wecom_userid": "ghost"}], source="api"
+    )
+    assert [(e.index, e.field) for e in bad.errors] == [(0, "owner_wecom_userid")]

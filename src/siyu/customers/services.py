@@ -24,13 +24,14 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 
 from siyu.conversations.models import Message
 from siyu.core import clock
 from siyu.core.batch import BatchResult, validate_items
 from siyu.core.errors import InvalidInput, NotFound
+from siyu.core.sql import ColumnType, id_list_condition, insert_rows, update_from_values
 from siyu.customers.models import Customer, CustomerMerge, Identity, IdentityConflict, StaffRelation
 from siyu.customers.rules import IdentityKey, normalize_identity, survivor_rank, unique_clashes
 from siyu.customers.schemas import CustomerItem, IdentifyRequest, IdentityIn
@@ -40,6 +41,65 @@ from siyu.tracking.models import Event, Order
 
 PROFILE_FIELDS = ("name", "gender", "birthday", "province", "city", "source_detail")
 DEFAULT_TAG_GROUP = "默认"
+CUSTOMER_INSERT_COLUMNS: dict[str, ColumnType] = {
+    "workspace_id": "int",
+    "name": "text",
+    "gender": "text",
+    "birthday": "date",
+    "province": "text",
+    "city": "text",
+    "attributes": "json",
+    "source_channel": "text",
+    "source_detail": "text",
+    "store_id": "int",
+    "owner_staff_id": "int",
+    "first_seen_at": "datetime",
+    "last_seen_at": "datetime",
+    "created_at": "datetime",
+    "updated_at": "datetime",
+}
+IDENTITY_INSERT_COLUMNS: dict[str, ColumnType] = {
+    "workspace_id": "int",
+    "customer_id": "int",
+    "type": "text",
+    "app_id": "text",
+    "value": "text",
+    "source": "text",
+    "created_at": "datetime",
+}
+# Profile updates: NULL in a column means "not given, keep what is stored".
+PROFILE_UPDATE_COLUMNS: dict[str, ColumnType] = {
+    "id": "int",
+    "name": "text",
+    "gender": "text",
+    "birthday": "date",
+    "province": "text",
+    "city": "text",
+    "source_detail": "text",
+    "source_channel": "text",
+    "store_id": "int",
+    "owner_staff_id": "int",
+    "attributes": "json",
+    "updated_at": "datetime",
+}
+NOT_PROFILE_FIELDS = ("id", "attributes", "updated_at")
+
+
+def profile_assignments() -> dict[str, str]:
+    keep = {name: f"COALESCE(v.{name}, {{t}}.{name})" for name in PROFILE_UPDATE_COLUMNS if name not in ("id",)}
+    # First touch wins: the acquisition channel is only set while empty.
+    keep["source_channel"] = (
+        "CASE WHEN {t}.source_channel = '' THEN COALESCE(v.source_channel, '') ELSE {t}.source_channel END"
+    )
+    # Custom attributes merge key by key (given keys overwrite).
+    if connection.vendor == "postgresql":
+        keep["attributes"] = "COALESCE({t}.attributes, '{}'::jsonb) || COALESCE(v.attributes, '{}'::jsonb)"
+    else:
+        keep["attributes"] = "json_patch(COALESCE({t}.attributes, '{}'), COALESCE(v.attributes, '{}'))"
+    keep["updated_at"] = "v.updated_at"
+    return keep
+
+
 # Retries of a whole batch when a concurrent writer stored the same identity first.
 CONCURRENT_RETRIES = 3
 
@@ -188,7 +248,13 @@ def live_customer_ids(workspace_id: int, customer_ids: list[int]) -> dict[int, i
     for _ in range(5):  # chains are flattened on merge; a few hops only matter mid-merge
         if not wanted:
             break
-        rows = Customer.objects.filter(workspace_id=workspace_id, pk__in=wanted).values_list("pk", "merged_into_id")
+        condition, params = id_list_condition("id", sorted(wanted))
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT id, merged_into_id FROM customers_customer WHERE workspace_id = %s AND {condition}",
+                [workspace_id, *params],
+            )
+            rows = cursor.fetchall()
         nxt: set[int] = set()
         for pk, merged_into in rows:
             if merged_into is None:
@@ -205,7 +271,8 @@ def live_customer_ids(workspace_id: int, customer_ids: list[int]) -> dict[int, i
             seen.add(target)
             target = resolved[target]
         resolved[start] = target
-    return {pk: target for pk, target in resolved.items() if pk in set(customer_ids)}
+    asked = set(customer_ids)
+    return {pk: target for pk, target in resolved.items() if pk in asked}
 
 
 def place_entries(
@@ -354,20 +421,13 @@ class _Planner:
                 reason=f"identity link via {self.source}",
                 now=self.now,
             )
-        Identity.objects.bulk_create(
+        insert_rows(
+            "customers_identity",
+            IDENTITY_INSERT_COLUMNS,
             [
-                Identity(
-                    workspace=self.workspace,
-                    customer_id=real.get(cid, cid),
-                    type=key.type,
-                    app_id=key.app_id,
-                    value=key.value,
-                    source=self.source,
-                    created_at=self.now,
-                )
+                (self.workspace.pk, real.get(cid, cid), key.type, key.app_id, key.value, self.source, self.now)
                 for key, cid in self.new_identities
             ],
-            batch_size=1000,
         )
         self.apply_profile_changes(real)
         self.apply_tags(real)
@@ -385,51 +445,54 @@ class _Planner:
         pending = sorted(self.pending_profiles, reverse=True)  # -1, -2, ...: creation order
         if not pending:
             return {}
+        seen = self.now if self.mark_seen else None
         rows = []
         for pid in pending:
             changes = self.changes.pop(pid, {})
             rows.append(
-                Customer(
-                    workspace=self.workspace,
-                    attributes=self.attr_changes.pop(pid, {}),
-                    source_channel=changes.pop("source_channel", "") or self.source,
-                    first_seen_at=self.now if self.mark_seen else None,
-                    last_seen_at=self.now if self.mark_seen else None,
-                    created_at=self.now,
-                    updated_at=self.now,
-                    **changes,
+                (
+                    self.workspace.pk,
+                    changes.get("name") or "",
+                    changes.get("gender") or "",
+                    changes.get("birthday"),
+                    changes.get("province") or "",
+                    changes.get("city") or "",
+                    self.attr_changes.pop(pid, {}),
+                    changes.get("source_channel") or self.source,
+                    changes.get("source_detail") or "",
+                    changes.get("store_id"),
+                    changes.get("owner_staff_id"),
+                    seen,
+                    seen,
+                    self.now,
+                    self.now,
                 )
             )
-        created = Customer.objects.bulk_create(rows, batch_size=1000)
-        return {pid: row.pk for pid, row in zip(pending, created, strict=True)}
+        ids = insert_rows("customers_customer", CUSTOMER_INSERT_COLUMNS, rows, returning_id=True)
+        return dict(zip(pending, ids, strict=True))
 
     def apply_profile_changes(self, real: dict[int, int]) -> None:
-        touched = {self.resolve(cid) for cid in self.changes} | {self.resolve(cid) for cid in self.attr_changes}
-        touched = {real.get(cid, cid) for cid in touched if real.get(cid, cid) > 0}
-        if not touched:
-            return
         merged_changes: dict[int, dict[str, Any]] = defaultdict(dict)
         merged_attrs: dict[int, dict[str, Any]] = defaultdict(dict)
         for cid, changes in self.changes.items():
             merged_changes[real.get(self.resolve(cid), self.resolve(cid))].update(changes)
         for cid, attrs in self.attr_changes.items():
             merged_attrs[real.get(self.resolve(cid), self.resolve(cid))].update(attrs)
-        customers = Customer.objects.in_bulk(sorted(touched))
-        update_fields: set[str] = {"updated_at"}
-        for cid, customer in customers.items():
+        touched = sorted(cid for cid in set(merged_changes) | set(merged_attrs) if cid > 0)
+        if not touched:
+            return
+        rows = []
+        for cid in touched:
             changes = merged_changes.get(cid, {})
-            channel = changes.pop("source_channel", None)
-            if channel and not customer.source_channel:
-                customer.source_channel = channel  # first touch wins
-                update_fields.add("source_channel")
-            for name, value in changes.items():
-                setattr(customer, name, value)
-                update_fields.add(name.removesuffix("_id") if name.endswith("_id") else name)
-            if cid in merged_attrs:
-                customer.attributes = {**(customer.attributes or {}), **merged_attrs[cid]}
-                update_fields.add("attributes")
-            customer.updated_at = self.now
-        Customer.objects.bulk_update(list(customers.values()), sorted(update_fields), batch_size=500)
+            rows.append(
+                (
+                    cid,
+                    *(changes.get(name) for name in PROFILE_UPDATE_COLUMNS if name not in NOT_PROFILE_FIELDS),
+                    merged_attrs.get(cid),
+                    self.now,
+                )
+            )
+        update_from_values("customers_customer", PROFILE_UPDATE_COLUMNS, rows, assignments=profile_assignments())
 
     def apply_tags(self, real: dict[int, int]) -> None:
         if not self.tag_requests:

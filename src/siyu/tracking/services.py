@@ -12,17 +12,28 @@ import datetime as dt
 import json
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import transaction
 
 from siyu.core import clock
 from siyu.core.batch import BatchResult, validate_items
 from siyu.core.errors import InvalidInput
+from siyu.core.sql import ColumnType, insert_rows, update_from_values
 from siyu.customers.services import Entry, live_customer_ids, normalize_keys, place_entries
 from siyu.org.models import OrgUnit, Workspace
 from siyu.tracking.models import Event, Order
 from siyu.tracking.schemas import CustomerRef, EventItem, OrderItem
 
 MAX_PROPERTIES_BYTES = 32 * 1024
+EVENT_COLUMNS: dict[str, ColumnType] = {
+    "workspace_id": "int",
+    "customer_id": "int",
+    "name": "text",
+    "properties": "json",
+    "occurred_at": "datetime",
+    "received_at": "datetime",
+    "source": "text",
+    "event_id": "text",
+}
 # Clocks drift; a time further ahead than this is a client bug, not an event.
 MAX_FUTURE = dt.timedelta(days=1)
 
@@ -65,24 +76,13 @@ def ingest_events(workspace: Workspace, items: list[Any], *, source: str) -> Bat
                 continue
             seen.add(item.event_id)
         customer_id = customers[index]
-        rows.append(
-            Event(
-                workspace_id=workspace.pk,
-                customer_id=customer_id,
-                name=item.name,
-                properties=item.properties,
-                occurred_at=occurred_at,
-                received_at=now,
-                source=source,
-                event_id=item.event_id,
-            )
-        )
+        rows.append((workspace.pk, customer_id, item.name, item.properties, occurred_at, now, source, item.event_id))
         lo, hi = latest.get(customer_id, (occurred_at, occurred_at))
         latest[customer_id] = (min(lo, occurred_at), max(hi, occurred_at))
         result.accepted += 1
     with transaction.atomic():
-        # ignore_conflicts: a concurrent retry of the same event_id loses the race quietly.
-        Event.objects.bulk_create(rows, batch_size=1000, ignore_conflicts=True)
+        # ON CONFLICT DO NOTHING: a concurrent retry of the same event_id loses the race quietly.
+        insert_rows("tracking_event", EVENT_COLUMNS, rows, ignore_conflicts=True)
         touch_seen(latest)
     result.errors.sort(key=lambda e: e.index)
     return result
@@ -242,26 +242,17 @@ def resolve_customers(
 
 
 def touch_seen(seen: dict[int, tuple[dt.datetime, dt.datetime]]) -> None:
-    """Widen customers' first/last seen to cover new activity: one UPDATE per 500 customers."""
-    items = sorted(seen.items())
-    ops = connection.ops
-    for start in range(0, len(items), 500):
-        chunk = items[start : start + 500]
-        if connection.vendor == "postgresql":
-            row = "(%s::bigint, %s::timestamptz, %s::timestamptz)"
-        else:
-            row = "(%s, %s, %s)"
-        params: list[Any] = []
-        for customer_id, (lo, hi) in chunk:
-            params += [customer_id, ops.adapt_datetimefield_value(lo), ops.adapt_datetimefield_value(hi)]
-        sql = (
-            f"WITH v(id, lo, hi) AS (VALUES {', '.join([row] * len(chunk))}) "
-            "UPDATE customers_customer SET "
-            "last_seen_at = CASE WHEN last_seen_at IS NULL OR last_seen_at < v.hi THEN v.hi ELSE last_seen_at END, "
-            "first_seen_at = CASE WHEN first_seen_at IS NULL OR first_seen_at > v.lo THEN v.lo "
-            "ELSE first_seen_at END "
-            "FROM v WHERE customers_customer.id = v.id AND (last_seen_at IS NULL OR last_seen_at < v.hi "
-            "OR first_seen_at IS NULL OR first_seen_at > v.lo)"
-        )
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
+    """Widen customers' first/last seen to cover new activity, set-based."""
+    update_from_values(
+        "customers_customer",
+        {"id": "int", "lo": "datetime", "hi": "datetime"},
+        [(cid, lo, hi) for cid, (lo, hi) in sorted(seen.items())],
+        assignments={
+            "last_seen_at": "CASE WHEN {t}.last_seen_at IS NULL OR {t}.last_seen_at < v.hi "
+            "THEN v.hi ELSE {t}.last_seen_at END",
+            "first_seen_at": "CASE WHEN {t}.first_seen_at IS NULL OR {t}.first_seen_at > v.lo "
+            "THEN v.lo ELSE {t}.first_seen_at END",
+        },
+        where="{t}.last_seen_at IS NULL OR {t}.last_seen_at < v.hi OR {t}.first_seen_at IS NULL "
+        "OR {t}.first_seen_at > v.lo",
+    )

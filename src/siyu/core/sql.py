@@ -1,0 +1,146 @@
+"""Set-based writes the ORM makes slow: multi-row INSERT (optionally RETURNING ids) and
+UPDATE ... FROM (VALUES ...), on SQLite (>= 3.35) and PostgreSQL alike.
+
+Django's ``bulk_create`` / ``bulk_update`` build a model instance and a CASE
+expression per row; on the ingestion path that costs more than the database
+work. Values are passed as parameters, never interpolated.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any, Literal
+
+from django.db import connection
+
+ColumnType = Literal["int", "text", "json", "datetime", "date", "bool"]
+PG_CASTS = {
+    "int": "bigint",
+    "text": "text",
+    "json": "jsonb",
+    "datetime": "timestamptz",
+    "date": "date",
+    "bool": "boolean",
+}
+# SQLite allows 32766 parameters per statement; PostgreSQL 65535. Stay well below both.
+MAX_PARAMS = 30000
+
+
+def adapt(value: Any, kind: ColumnType) -> Any:
+    if value is None:
+        return None
+    if kind == "json":
+        return json.dumps(value, ensure_ascii=False, default=str)
+    if kind == "datetime":
+        return connection.ops.adapt_datetimefield_value(value)
+    if kind == "date":
+        return connection.ops.adapt_datefield_value(value)
+    return value
+
+
+def _placeholder(kinds: Sequence[ColumnType]) -> str:
+    if connection.vendor == "postgresql":
+        return "(" + ", ".join(f"%s::{PG_CASTS[k]}" for k in kinds) + ")"
+    return "(" + ", ".join("%s" for _ in kinds) + ")"
+
+
+def _chunks(rows: Sequence[Sequence[Any]], width: int) -> Iterable[Sequence[Sequence[Any]]]:
+    size = max(1, min(1000, MAX_PARAMS // max(width, 1)))
+    for start in range(0, len(rows), size):
+        yield rows[start : start + size]
+
+
+def insert_rows(
+    table: str,
+    columns: dict[str, ColumnType],
+    rows: Sequence[Sequence[Any]],
+    *,
+    returning_id: bool = False,
+    ignore_conflicts: bool = False,
+) -> list[int]:
+    """Insert ``rows`` (tuples in ``columns`` order); returns the new ids when asked, in row order."""
+    names = list(columns)
+    kinds = list(columns.values())
+    row_sql = _placeholder(kinds)
+    ids: list[int] = []
+    if connection.vendor == "postgresql" and rows and not returning_id and not ignore_conflicts:
+        # COPY is PostgreSQL's bulk path: no statement to parse, rows streamed in binary-safe text.
+        json_columns = {i for i, kind in enumerate(kinds) if kind == "json"}
+        with connection.cursor() as cursor, cursor.cursor.copy(f"COPY {table} ({', '.join(names)}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row([adapt(v, "json") if i in json_columns else v for i, v in enumerate(row)])
+        return ids
+    if connection.vendor == "postgresql" and rows:
+        # psycopg 3 pipelines executemany over one prepared statement: far cheaper than
+        # parsing a statement with thousands of placeholders.
+        sql = f"INSERT INTO {table} ({', '.join(names)}) VALUES {row_sql}"
+        if ignore_conflicts:
+            sql += " ON CONFLICT DO NOTHING"
+        if returning_id:
+            sql += " RETURNING id"
+        params = [[adapt(value, kind) for value, kind in zip(row, kinds, strict=True)] for row in rows]
+        with connection.cursor() as cursor:
+            raw = cursor.cursor  # the psycopg cursor under Django's wrapper
+            raw.executemany(sql, params, returning=returning_id)
+            if returning_id:
+                while True:
+                    ids.append(raw.fetchone()[0])
+                    if not raw.nextset():
+                        break
+        return ids
+    with connection.cursor() as cursor:
+        for chunk in _chunks(rows, len(names)):
+            params = [adapt(value, kind) for row in chunk for value, kind in zip(row, kinds, strict=True)]
+            sql = f"INSERT INTO {table} ({', '.join(names)}) VALUES {', '.join([row_sql] * len(chunk))}"
+            if ignore_conflicts:
+                sql += " ON CONFLICT DO NOTHING"
+            if returning_id:
+                sql += " RETURNING id"
+            cursor.execute(sql, params)
+            if returning_id:
+                ids.extend(row[0] for row in cursor.fetchall())
+    return ids
+
+
+def update_from_values(
+    table: str,
+    columns: dict[str, ColumnType],
+    rows: Sequence[Sequence[Any]],
+    *,
+    key: str = "id",
+    assignments: dict[str, str] | None = None,
+    where: str = "",
+) -> int:
+    """``UPDATE table SET col = v.col ... FROM (VALUES rows) v WHERE table.key = v.key``.
+
+    ``columns`` lists the VALUES columns, the key first. ``assignments`` overrides the
+    SET expression per target column (write ``{t}`` for the table and ``v`` for the values),
+    and ``where`` adds a condition, e.g. to skip rows that would not change.
+    """
+    names = list(columns)
+    kinds = list(columns.values())
+    sets = assignments or {name: f"v.{name}" for name in names if name != key}
+    row_sql = _placeholder(kinds)
+    updated = 0
+    with connection.cursor() as cursor:
+        for chunk in _chunks(rows, len(names)):
+            params = [adapt(value, kind) for row in chunk for value, kind in zip(row, kinds, strict=True)]
+            # SQLite does not allow an alias on the UPDATE target, so expressions name the table.
+            set_sql = ", ".join(f"{col} = {expr.replace('{t}', table)}" for col, expr in sets.items())
+            sql = (
+                f"WITH v({', '.join(names)}) AS (VALUES {', '.join([row_sql] * len(chunk))}) "
+                f"UPDATE {table} SET {set_sql} FROM v WHERE {table}.{key} = v.{key}"
+            )
+            if where:
+                sql += f" AND ({where.replace('{t}', table)})"
+            cursor.execute(sql, params)
+            updated += cursor.rowcount
+    return updated
+
+
+def id_list_condition(column: str, ids: Sequence[int]) -> tuple[str, list[Any]]:
+    """``column`` is one of ``ids``, as one parameter (an array on PostgreSQL, JSON on SQLite)."""
+    if connection.vendor == "postgresql":
+        return f"{column} = ANY(%s::bigint[])", [list(ids)]
+    return f"{column} IN (SELECT value FROM json_each(%s))", [json.dumps(list(ids))]
