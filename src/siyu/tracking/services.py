@@ -81,8 +81,10 @@ def ingest_events(workspace: Workspace, items: list[Any], *, source: str) -> Bat
         latest[customer_id] = (min(lo, occurred_at), max(hi, occurred_at))
         result.accepted += 1
     with transaction.atomic():
-        # ON CONFLICT DO NOTHING: a concurrent retry of the same event_id loses the race quietly.
-        insert_rows("tracking_event", EVENT_COLUMNS, rows, ignore_conflicts=True)
+        # Rows without a client id cannot collide (COPY on PostgreSQL); with one, ON CONFLICT
+        # DO NOTHING lets a concurrent retry of the same event_id lose the race quietly.
+        insert_rows("tracking_event", EVENT_COLUMNS, [r for r in rows if r[-1] is None])
+        insert_rows("tracking_event", EVENT_COLUMNS, [r for r in rows if r[-1] is not None], ignore_conflicts=True)
         touch_seen(latest)
     result.errors.sort(key=lambda e: e.index)
     return result
