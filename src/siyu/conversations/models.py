@@ -24,7 +24,7 @@ class Message(models.Model):
         FILE = "file", "文件"
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="messages")
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="messages", db_index=False)
     staff = models.ForeignKey(Staff, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     direction = models.CharField(max_length=3, choices=Direction.choices)
     msg_type = models.CharField(max_length=16, choices=Type.choices, default=Type.TEXT)

@@ -123,11 +123,22 @@ def update_from_values(
     sets = assignments or {name: f"v.{name}" for name in names if name != key}
     row_sql = _placeholder(kinds)
     updated = 0
+    set_sql = ", ".join(f"{col} = {expr.replace('{t}', table)}" for col, expr in sets.items())
+    if connection.vendor == "postgresql":
+        # One array parameter per column (unnest): a 1,000-row update is 12 parameters, not 12,000.
+        arrays = [[adapt(row[i], kind) for row in rows] for i, kind in enumerate(kinds)]
+        unnest = ", ".join(f"%s::{PG_CASTS[kind]}[]" for kind in kinds)
+        sql = (
+            f"UPDATE {table} SET {set_sql} FROM unnest({unnest}) AS v({', '.join(names)}) WHERE {table}.{key} = v.{key}"
+        )
+        if where:
+            sql += f" AND ({where.replace('{t}', table)})"
+        with connection.cursor() as cursor:
+            cursor.execute(sql, arrays)
+            return cursor.rowcount
     with connection.cursor() as cursor:
         for chunk in _chunks(rows, len(names)):
             params = [adapt(value, kind) for row in chunk for value, kind in zip(row, kinds, strict=True)]
-            # SQLite does not allow an alias on the UPDATE target, so expressions name the table.
-            set_sql = ", ".join(f"{col} = {expr.replace('{t}', table)}" for col, expr in sets.items())
             sql = (
                 f"WITH v({', '.join(names)}) AS (VALUES {', '.join([row_sql] * len(chunk))}) "
                 f"UPDATE {table} SET {set_sql} FROM v WHERE {table}.{key} = v.{key}"

@@ -15,7 +15,9 @@ class Customer(models.Model):
         MALE = "m", "男"
         FEMALE = "f", "女"
 
-    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="customers")
+    # No separate index on workspace (here and on the other high-volume tables): every
+    # composite index below starts with it, and each extra index slows ingestion.
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="customers", db_index=False)
     name = models.CharField(max_length=100, blank=True, default="")
     gender = models.CharField(max_length=1, blank=True, default="", choices=Gender.choices)
     birthday = models.DateField(null=True, blank=True)
@@ -75,8 +77,8 @@ class Identity(models.Model):
     """One way to recognise a customer. ``(type, app_id, value)`` is unique per workspace;
     ``app_id`` is only set for openids, which are per Official Account / mini program."""
 
-    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="identities")
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+", db_index=False)
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="identities", db_index=False)
     type = models.CharField(max_length=32, choices=IdentityType.choices)
     app_id = models.CharField(max_length=64, blank=True, default="")
     value = models.CharField(max_length=200)

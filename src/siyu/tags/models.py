@@ -47,7 +47,7 @@ class TagSource(models.TextChoices):
 
 class CustomerTag(models.Model):
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="customer_tags")
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="customer_tags", db_index=False)
     tag = models.ForeignKey(Tag, on_delete=models.CASCADE, related_name="customer_tags")
     source = models.CharField(max_length=16, choices=TagSource.choices, default=TagSource.MANUAL)
     # What added it: a rule id, a message id, an import file name ...

@@ -10,8 +10,8 @@ from siyu.org.models import OrgUnit, Workspace
 
 
 class Event(models.Model):
-    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="events")
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+", db_index=False)
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="events", db_index=False)
     name = models.CharField(max_length=100)
     properties = models.JSONField(default=dict, blank=True)
     occurred_at = models.DateTimeField()
@@ -37,8 +37,8 @@ class Order(models.Model):
         PAID = "paid", "已支付"
         REFUNDED = "refunded", "已退款"
 
-    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="orders")
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+", db_index=False)
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="orders", db_index=False)
     order_no = models.CharField(max_length=64)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PAID)
     total_fen = models.BigIntegerField()
