@@ -262,3 +262,21 @@ def test_upsert_updates_given_fields_keeps_the_rest_and_merges_attributes(brand)
         ws, [{"identities": [ident("phone", "13300000000")], "owner_wecom_userid": "ghost"}], source="api"
     )
     assert [(e.index, e.field) for e in bad.errors] == [(0, "owner_wecom_userid")]
+
+
+def test_operator_can_dismiss_a_conflict_once(brand):
+    from siyu.core.errors import NotFound
+    from siyu.customers.services import dismiss_conflict
+
+    ws = brand.workspace
+    upsert_one(ws, ident("member_no", "M1"), ident("phone", "13200000001"))
+    upsert_one(ws, ident("member_no", "M2"), ident("phone", "13200000002"))
+    link_identities(ws, {"identities": [ident("phone", "13200000001"), ident("phone", "13200000002")]}, source="api")
+    conflict = IdentityConflict.objects.get(workspace=ws)
+    dismiss_conflict(ws, conflict.pk)
+    conflict.refresh_from_db()
+    assert conflict.status == "dismissed" and conflict.resolved_at is not None
+    with pytest.raises(NotFound):
+        dismiss_conflict(ws, conflict.pk)
+    with pytest.raises(NotFound):
+        merge_by_operator(ws, conflict.pk)

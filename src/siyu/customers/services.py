@@ -631,3 +631,16 @@ def merge_by_operator(workspace: Workspace, conflict_id: int, *, user=None) -> C
             details={"merged": merged, "conflict": conflict_id},
         )
     return record
+
+
+def dismiss_conflict(workspace: Workspace, conflict_id: int, *, user=None) -> None:
+    """An operator decides a conflict's two profiles are different people: keep them apart."""
+    from siyu.org.services import audit
+
+    with transaction.atomic():
+        updated = IdentityConflict.objects.filter(
+            workspace=workspace, pk=conflict_id, status=IdentityConflict.Status.OPEN
+        ).update(status=IdentityConflict.Status.DISMISSED, resolved_at=clock.now())
+        if not updated:
+            raise NotFound("no open identity conflict with this id", field="conflict_id")
+        audit(workspace=workspace, action="conflict.dismiss", target=f"conflict:{conflict_id}", user=user)
