@@ -280,3 +280,6 @@ def test_operator_can_dismiss_a_conflict_once(brand):
         dismiss_conflict(ws, conflict.pk)
     with pytest.raises(NotFound):
         merge_by_operator(ws, conflict.pk)
+    # Linking them again does not reopen what the operator decided.
+    link_identities(ws, {"identities": [ident("phone", "13200000001"), ident("phone", "13200000002")]}, source="api")
+    assert list(IdentityConflict.objects.filter(workspace=ws).values_list("status", flat=True)) == ["dismissed"]

@@ -524,7 +524,8 @@ class _Planner:
             existing = IdentityConflict.objects.filter(
                 Q(customer_id=a_id, other_customer_id=b_id) | Q(customer_id=b_id, other_customer_id=a_id),
                 workspace=self.workspace,
-                status=IdentityConflict.Status.OPEN,
+                # A pair an operator already kept apart is not raised again.
+                status__in=[IdentityConflict.Status.OPEN, IdentityConflict.Status.DISMISSED],
             ).first()
             if existing is None:
                 existing = IdentityConflict.objects.create(
