@@ -64,12 +64,21 @@ def insert_rows(
     kinds = list(columns.values())
     row_sql = _placeholder(kinds)
     ids: list[int] = []
-    if connection.vendor == "postgresql" and rows and not returning_id and not ignore_conflicts:
-        # COPY is PostgreSQL's bulk path: no statement to parse, rows streamed in binary-safe text.
+    if connection.vendor == "postgresql" and rows and not ignore_conflicts:
+        # COPY is PostgreSQL's bulk path: no statement to parse, rows streamed as text. Ids,
+        # when wanted, are drawn from the table's sequence first and copied in explicitly.
         json_columns = {i for i, kind in enumerate(kinds) if kind == "json"}
-        with connection.cursor() as cursor, cursor.cursor.copy(f"COPY {table} ({', '.join(names)}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row([adapt(v, "json") if i in json_columns else v for i, v in enumerate(row)])
+        with connection.cursor() as cursor:
+            if returning_id:
+                cursor.execute(
+                    "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)", [table, len(rows)]
+                )
+                ids = [row[0] for row in cursor.fetchall()]
+                names = ["id", *names]
+            with cursor.cursor.copy(f"COPY {table} ({', '.join(names)}) FROM STDIN") as copy:
+                for n, row in enumerate(rows):
+                    values = [adapt(v, "json") if i in json_columns else v for i, v in enumerate(row)]
+                    copy.write_row([ids[n], *values] if returning_id else values)
         return ids
     if connection.vendor == "postgresql" and rows:
         # psycopg 3 pipelines executemany over one prepared statement: far cheaper than
