@@ -169,7 +169,8 @@ USE_TZ = True
 TIME_ZONE = env_str("SIYU_TIME_ZONE", "Asia/Shanghai")
 
 STATIC_URL = "static/"
-STATIC_ROOT = Path(env_str("SIYU_STATIC_ROOT", str(Path.cwd() / "staticfiles")))
+# Only needed for `collectstatic` behind a separate web server; WhiteNoise serves from the finders.
+STATIC_ROOT = Path(os.environ["SIYU_STATIC_ROOT"]) if os.environ.get("SIYU_STATIC_ROOT") else None
 # Plotly's own bundle ships inside the plotly wheel; serve it from there.
 import plotly as _plotly  # noqa: E402
 
