@@ -94,3 +94,13 @@ def api_key(brand):
 
     _, raw = create_api_key(workspace_slug=brand.workspace.slug, name="tests")
     return raw
+
+
+@pytest.fixture(autouse=True)
+def fresh_cache():
+    """Dashboard figures are cached per workspace id; ids repeat across rolled-back tests."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()

@@ -196,6 +196,8 @@ TASKS = {
 }
 if TESTING:
     TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
+    # Tests create and log in many users; the production hasher is deliberately slow.
+    PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 # API batches: the contract says up to 1,000 items; a body larger than this is refused before parsing.
 API_MAX_BATCH = 1000

@@ -55,7 +55,10 @@ class Customer(models.Model):
                 name="cust_channel_id",
             ),
             models.Index(fields=["workspace", "name"], name="cust_name"),
-            models.Index(fields=["workspace", "first_seen_at"], name="cust_first_seen"),
+            # New customers per day (dashboard): covering for live rows.
+            models.Index(
+                fields=["workspace", "first_seen_at"], condition=Q(merged_into__isnull=True), name="cust_first_seen"
+            ),
         ]
 
     def __str__(self) -> str:

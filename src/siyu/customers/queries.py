@@ -12,6 +12,7 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from django.db.models import Count, Max, Q, QuerySet, Sum
 
@@ -251,3 +252,48 @@ def timeline(scope: Scope, customer: Customer, *, before: dt.datetime | None = N
         )
     entries.sort(key=lambda e: e["at"], reverse=True)
     return entries[:limit]
+
+
+def pool_stats(scope: Scope, *, time_zone: str, days: int = 90, top_stores: int = 15) -> dict[str, Any]:
+    """The dashboard's numbers: pool size, friends, new customers per day, by channel, by store."""
+    from django.db import connection
+    from django.db.models.expressions import RawSQL
+
+    from siyu.core import clock
+
+    customers = scoped_customers(scope)
+    now = clock.now()
+    since = now - dt.timedelta(days=days)
+    if connection.vendor == "postgresql":
+        day = RawSQL("(customers_customer.first_seen_at AT TIME ZONE %s)::date", [time_zone])
+    else:
+        # SQLite stores UTC text; shift by the zone's current offset (China has no DST).
+        offset = now.astimezone(ZoneInfo(time_zone)).utcoffset() or dt.timedelta(0)
+        minutes = int(offset.total_seconds() // 60)
+        day = RawSQL(f"date(customers_customer.first_seen_at, '{minutes:+d} minutes')", [])
+    per_day = (
+        customers.filter(first_seen_at__gte=since)
+        .annotate(day=day)
+        .values("day")
+        .annotate(n=Count("id"))
+        .order_by("day")
+    )
+    by_channel = customers.values("source_channel").annotate(n=Count("id")).order_by("-n")
+    by_store = customers.exclude(store_id=None).values("store_id").annotate(n=Count("id")).order_by("-n")[:top_stores]
+    store_names = dict(OrgUnit.objects.filter(pk__in=[r["store_id"] for r in by_store]).values_list("pk", "name"))
+    total = customers.count()
+    return {
+        "total": total,
+        "new_7d": customers.filter(first_seen_at__gte=now - dt.timedelta(days=7)).count(),
+        "friends": customers.filter(
+            id__in=StaffRelation.objects.filter(
+                workspace_id=scope.workspace_id, status=StaffRelation.Status.ACTIVE
+            ).values("customer_id")
+        ).count()
+        if total
+        else 0,
+        "per_day": [(str(r["day"]), r["n"]) for r in per_day],
+        "by_channel": [(r["source_channel"] or "", r["n"]) for r in by_channel],
+        "by_store": [(store_names.get(r["store_id"], str(r["store_id"])), r["n"]) for r in by_store],
+        "as_of": now,
+    }

@@ -1,0 +1,60 @@
+"""Plotly figures for the console, built in Python and drawn by the bundled plotly.min.js."""
+
+from __future__ import annotations
+
+import plotly.graph_objects as go
+
+PALETTE = ["#d6336c", "#6f42c1", "#0d6efd", "#20c997", "#fd7e14", "#6c757d", "#198754"]
+LAYOUT = {
+    "margin": {"l": 40, "r": 16, "t": 8, "b": 40},
+    "height": 280,
+    "paper_bgcolor": "rgba(0,0,0,0)",
+    "plot_bgcolor": "rgba(0,0,0,0)",
+    "font": {"family": "system-ui, -apple-system, 'PingFang SC', 'Microsoft YaHei', sans-serif", "size": 12},
+}
+
+
+def new_per_day(points: list[tuple[str, int]], label: str) -> str:
+    fig = go.Figure(
+        go.Bar(
+            x=[d for d, _ in points],
+            y=[n for _, n in points],
+            marker_color=PALETTE[0],
+            name=label,
+            hovertemplate="%{x}<br>%{y:,}<extra></extra>",
+        )
+    )
+    fig.update_layout(**LAYOUT, xaxis={"type": "date"}, yaxis={"rangemode": "tozero"}, bargap=0.15)
+    return fig.to_json()
+
+
+def by_channel(points: list[tuple[str, int]]) -> str:
+    fig = go.Figure(
+        go.Pie(
+            labels=[c for c, _ in points],
+            values=[n for _, n in points],
+            hole=0.55,
+            marker={"colors": PALETTE},
+            sort=False,
+            textinfo="percent",
+            hovertemplate="%{label}<br>%{value:,}<extra></extra>",
+        )
+    )
+    fig.update_layout(**LAYOUT, showlegend=True, legend={"orientation": "v"})
+    return fig.to_json()
+
+
+def by_store(points: list[tuple[str, int]]) -> str:
+    ordered = list(reversed(points))
+    fig = go.Figure(
+        go.Bar(
+            x=[n for _, n in ordered],
+            y=[s for s, _ in ordered],
+            orientation="h",
+            marker_color=PALETTE[1],
+            hovertemplate="%{y}<br>%{x:,}<extra></extra>",
+        )
+    )
+    layout = {**LAYOUT, "height": max(280, 24 * len(points) + 60), "margin": {"l": 160, "r": 16, "t": 8, "b": 30}}
+    fig.update_layout(**layout)
+    return fig.to_json()
