@@ -1,0 +1,76 @@
+"""Headless Chromium smoke test: sign in, see the dashboard's charts, open a customer profile.
+
+Uses the system Chromium (Debian package); never downloads a browser. Skipped when no
+Chromium is installed, except under CI=true where it must run.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def browser_page():
+    if CHROMIUM is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("Chromium is required under CI=true (apt-get install chromium)")
+        pytest.skip("Chromium is not installed")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        page = browser.new_page(locale="zh-CN")
+        yield page
+        browser.close()
+
+
+@pytest.fixture
+def demo_customer(transactional_db):
+    """A small demo brand; the ORM work happens before Playwright starts its event loop."""
+    from siyu.customers.models import Customer
+    from siyu.demo.services import build_demo
+
+    build_demo(n_customers=150, seed=1, echo=lambda _: None)
+    return Customer.objects.filter(workspace__slug="demo").order_by("-id").first()
+
+
+def test_login_dashboard_and_profile(live_server, demo_customer, browser_page):
+    from siyu.demo.services import DEMO_PASSWORD
+
+    customer = demo_customer
+    page = browser_page
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+
+    page.goto(f"{live_server.url}/")
+    assert "/login/" in page.url
+    page.fill("#id_username", "admin")
+    page.fill("#id_password", DEMO_PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_selector("[data-testid=pool-size]")
+    assert page.inner_text("[data-testid=pool-size]").replace(",", "") == "150"
+    # Plotly drew the three charts (an SVG per chart).
+    page.wait_for_function("document.querySelectorAll('.js-plotly-plot').length === 3", timeout=15000)
+
+    page.goto(f"{live_server.url}/customers/")
+    page.click(f"a[href='/customers/{customer.pk}/']")
+    page.wait_for_selector("[data-testid=customer-name]")
+    assert page.inner_text("[data-testid=customer-name]") == customer.name
+    assert page.locator("[data-testid=timeline-entry]").count() > 0
+    assert errors == [], errors
