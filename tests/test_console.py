@@ -188,3 +188,8 @@ def test_django_admin_for_superusers(db):
     client = Client()
     client.login(username="root", password=PASSWORD)
     assert client.get("/admin/customers/customer/").status_code == 200
+
+
+def test_chinese_even_when_the_browser_asks_for_english(personas, customers):
+    html = login(personas.hq_admin).get("/", HTTP_ACCEPT_LANGUAGE="en-US,en;q=0.9").content.decode()
+    assert "客户池概览" in html
