@@ -117,11 +117,7 @@ def import_csv(*, kind: str, path: Path, workspace_slug: str, progress: bool = F
         check_columns(kind, columns)
         convert = {"customers": customer_item, "orders": order_item, "events": event_item}[kind]
         size = path.stat().st_size
-        bar = (
-            click.progressbar(length=size, label=f"导入 {kind}", file=sys.stderr)
-            if progress
-            else None
-        )
+        bar = click.progressbar(length=size, label=f"导入 {kind}", file=sys.stderr) if progress else None
         try:
             for chunk in chunks(reader, CHUNK_ROWS):
                 items, lines, column_maps = [], [], []
