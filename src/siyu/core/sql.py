@@ -27,16 +27,36 @@ PG_CASTS = {
 MAX_PARAMS = 30000
 
 
-def adapt(value: Any, kind: ColumnType) -> Any:
-    if value is None:
-        return None
-    if kind == "json":
-        return json.dumps(value, ensure_ascii=False, default=str)
-    if kind == "datetime":
-        return connection.ops.adapt_datetimefield_value(value)
-    if kind == "date":
-        return connection.ops.adapt_datefield_value(value)
+class RawJson(str):
+    """A JSON document already serialised (e.g. to check its size): stored as is."""
+
+
+def _dump_json(value: Any) -> str:
+    return value if isinstance(value, RawJson) else json.dumps(value, ensure_ascii=False, default=str)
+
+
+def _same(value: Any) -> Any:
     return value
+
+
+def adapters(kinds: Sequence[ColumnType]) -> list:
+    """One function per column turning a Python value into a driver parameter (None stays None)."""
+    ops = connection.ops
+    pg = connection.vendor == "postgresql"  # psycopg takes datetimes and dates as they are
+    by_kind = {
+        "json": _dump_json,
+        "datetime": _same if pg else ops.adapt_datetimefield_value,
+        "date": _same if pg else ops.adapt_datefield_value,
+    }
+    return [by_kind.get(kind, _same) for kind in kinds]
+
+
+def adapt(value: Any, kind: ColumnType) -> Any:
+    return None if value is None else adapters([kind])[0](value)
+
+
+def _adapt_row(row: Sequence[Any], funcs: list) -> list[Any]:
+    return [None if value is None else f(value) for value, f in zip(row, funcs, strict=True)]
 
 
 def _placeholder(kinds: Sequence[ColumnType]) -> str:
@@ -67,7 +87,7 @@ def insert_rows(
     if connection.vendor == "postgresql" and rows and not ignore_conflicts:
         # COPY is PostgreSQL's bulk path: no statement to parse, rows streamed as text. Ids,
         # when wanted, are drawn from the table's sequence first and copied in explicitly.
-        json_columns = {i for i, kind in enumerate(kinds) if kind == "json"}
+        funcs = adapters(kinds)
         with connection.cursor() as cursor:
             if returning_id:
                 cursor.execute(
@@ -77,7 +97,7 @@ def insert_rows(
                 names = ["id", *names]
             with cursor.cursor.copy(f"COPY {table} ({', '.join(names)}) FROM STDIN") as copy:
                 for n, row in enumerate(rows):
-                    values = [adapt(v, "json") if i in json_columns else v for i, v in enumerate(row)]
+                    values = _adapt_row(row, funcs)
                     copy.write_row([ids[n], *values] if returning_id else values)
         return ids
     if connection.vendor == "postgresql" and rows:
@@ -88,7 +108,8 @@ def insert_rows(
             sql += " ON CONFLICT DO NOTHING"
         if returning_id:
             sql += " RETURNING id"
-        params = [[adapt(value, kind) for value, kind in zip(row, kinds, strict=True)] for row in rows]
+        funcs = adapters(kinds)
+        params = [_adapt_row(row, funcs) for row in rows]
         with connection.cursor() as cursor:
             raw = cursor.cursor  # the psycopg cursor under Django's wrapper
             raw.executemany(sql, params, returning=returning_id)
@@ -98,9 +119,10 @@ def insert_rows(
                     if not raw.nextset():
                         break
         return ids
+    funcs = adapters(kinds)
     with connection.cursor() as cursor:
         for chunk in _chunks(rows, len(names)):
-            params = [adapt(value, kind) for row in chunk for value, kind in zip(row, kinds, strict=True)]
+            params = [value for row in chunk for value in _adapt_row(row, funcs)]
             sql = f"INSERT INTO {table} ({', '.join(names)}) VALUES {', '.join([row_sql] * len(chunk))}"
             if ignore_conflicts:
                 sql += " ON CONFLICT DO NOTHING"
@@ -133,9 +155,10 @@ def update_from_values(
     row_sql = _placeholder(kinds)
     updated = 0
     set_sql = ", ".join(f"{col} = {expr.replace('{t}', table)}" for col, expr in sets.items())
+    funcs = adapters(kinds)
     if connection.vendor == "postgresql":
         # One array parameter per column (unnest): a 1,000-row update is 12 parameters, not 12,000.
-        arrays = [[adapt(row[i], kind) for row in rows] for i, kind in enumerate(kinds)]
+        arrays = [[None if row[i] is None else funcs[i](row[i]) for row in rows] for i in range(len(kinds))]
         unnest = ", ".join(f"%s::{PG_CASTS[kind]}[]" for kind in kinds)
         sql = (
             f"UPDATE {table} SET {set_sql} FROM unnest({unnest}) AS v({', '.join(names)}) WHERE {table}.{key} = v.{key}"
@@ -147,7 +170,7 @@ def update_from_values(
             return cursor.rowcount
     with connection.cursor() as cursor:
         for chunk in _chunks(rows, len(names)):
-            params = [adapt(value, kind) for row in chunk for value, kind in zip(row, kinds, strict=True)]
+            params = [value for row in chunk for value in _adapt_row(row, funcs)]
             sql = (
                 f"WITH v({', '.join(names)}) AS (VALUES {', '.join([row_sql] * len(chunk))}) "
                 f"UPDATE {table} SET {set_sql} FROM v WHERE {table}.{key} = v.{key}"
@@ -164,3 +187,10 @@ def id_list_condition(column: str, ids: Sequence[int]) -> tuple[str, list[Any]]:
     if connection.vendor == "postgresql":
         return f"{column} = ANY(%s::bigint[])", [list(ids)]
     return f"{column} IN (SELECT value FROM json_each(%s))", [json.dumps(list(ids))]
+
+
+def text_list_condition(column: str, values: Sequence[str]) -> tuple[str, list[Any]]:
+    """``column`` is one of ``values``, as one parameter."""
+    if connection.vendor == "postgresql":
+        return f"{column} = ANY(%s::text[])", [list(values)]
+    return f"{column} IN (SELECT value FROM json_each(%s))", [json.dumps(list(values), ensure_ascii=False)]

@@ -31,7 +31,7 @@ from siyu.conversations.models import Message
 from siyu.core import clock
 from siyu.core.batch import BatchResult, validate_items
 from siyu.core.errors import InvalidInput, NotFound
-from siyu.core.sql import ColumnType, id_list_condition, insert_rows, update_from_values
+from siyu.core.sql import ColumnType, id_list_condition, insert_rows, text_list_condition, update_from_values
 from siyu.customers.models import Customer, CustomerMerge, Identity, IdentityConflict, StaffRelation
 from siyu.customers.rules import IdentityKey, normalize_identity, survivor_rank, unique_clashes
 from siyu.customers.schemas import CustomerItem, IdentifyRequest, IdentityIn
@@ -239,6 +239,25 @@ def link_identities(workspace: Workspace, raw: dict[str, Any], *, source: str) -
 def live_customer_id(workspace_id: int, customer_id: int) -> int | None:
     """The id a (possibly merged) customer id resolves to now, or None if unknown in this workspace."""
     return live_customer_ids(workspace_id, [customer_id]).get(customer_id)
+
+
+def lookup_identities(workspace_id: int, keys: list[IdentityKey]) -> dict[IdentityKey, int]:
+    """Who holds each identity now (identities always sit on live customers): one query per slot."""
+    by_slot: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for key in keys:
+        by_slot[(key.type, key.app_id)].add(key.value)
+    found: dict[IdentityKey, int] = {}
+    with connection.cursor() as cursor:
+        for (type_, app_id), values in by_slot.items():
+            condition, params = text_list_condition("value", sorted(values))
+            cursor.execute(
+                "SELECT value, customer_id FROM customers_identity "
+                f"WHERE workspace_id = %s AND type = %s AND app_id = %s AND {condition}",
+                [workspace_id, type_, app_id, *params],
+            )
+            for value, customer_id in cursor.fetchall():
+                found[IdentityKey(type_, app_id, value)] = customer_id
+    return found
 
 
 def live_customer_ids(workspace_id: int, customer_ids: list[int]) -> dict[int, int]:

@@ -17,8 +17,8 @@ from django.db import transaction
 from siyu.core import clock
 from siyu.core.batch import BatchResult, validate_items
 from siyu.core.errors import InvalidInput
-from siyu.core.sql import ColumnType, insert_rows, update_from_values
-from siyu.customers.services import Entry, live_customer_ids, normalize_keys, place_entries
+from siyu.core.sql import ColumnType, RawJson, insert_rows, update_from_values
+from siyu.customers.services import Entry, live_customer_ids, lookup_identities, normalize_keys, place_entries
 from siyu.org.models import OrgUnit, Workspace
 from siyu.tracking.models import Event, Order
 from siyu.tracking.schemas import CustomerRef, EventItem, OrderItem
@@ -47,11 +47,13 @@ def ingest_events(workspace: Workspace, items: list[Any], *, source: str) -> Bat
         assert isinstance(item, EventItem)
         try:
             occurred_at = read_time(item.timestamp, workspace, now, "timestamp")
-            if len(json.dumps(item.properties, ensure_ascii=False, default=str)) > MAX_PROPERTIES_BYTES:
+            properties = RawJson(json.dumps(item.properties, ensure_ascii=False, default=str))
+            if len(properties) > MAX_PROPERTIES_BYTES:
                 raise InvalidInput(f"properties are larger than {MAX_PROPERTIES_BYTES // 1024} KB", field="properties")
         except InvalidInput as exc:
             result.reject(index, exc.field or "", exc.message)
             continue
+        item.properties = properties
         parsed.append((index, item, occurred_at))
 
     customers = resolve_customers(workspace, [(i, item) for i, item, _ in parsed], result, source=source)
@@ -232,7 +234,12 @@ def resolve_customers(
             result.reject(index, (exc.field or "identity").replace("identity.0.", "identity."), exc.message)
             continue
         entries.setdefault(key, []).append(index)
+    known = lookup_identities(workspace.pk, list(entries)) if entries else {}
+    for key, customer_id in known.items():
+        for index in entries.pop(key):
+            out[index] = customer_id
     if entries:
+        # Identities nobody holds yet: new customers (through OneID, which handles races).
         keys = list(entries)
         placements = place_entries(
             workspace, [Entry(index=n, keys=[key]) for n, key in enumerate(keys)], source=source, mark_seen=False
