@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import SECRET, fresh_pg_database, machine, migrate, setup_django  # noqa: E402
+from _common import SECRET, fresh_pg_database, machine, migrate, setup_django
 
 
 def free_port() -> int:
@@ -139,9 +139,12 @@ def main() -> None:
         for item in json.loads(body)["items"]:
             rows.append((ws.pk, ids[0], item["name"], json.dumps(item["properties"]), "2026-11-01T00:00:00+08:00"))
     start = time.perf_counter()
-    with connection.cursor() as cursor, cursor.cursor.copy(
-        "COPY tracking_event (workspace_id, customer_id, name, properties, occurred_at, received_at, source) FROM STDIN"
-    ) as copy:
+    with (
+        connection.cursor() as cursor,
+        cursor.cursor.copy(
+            "COPY tracking_event (workspace_id, customer_id, name, properties, occurred_at, received_at, source) FROM STDIN"
+        ) as copy,
+    ):
         for row in rows:
             copy.write_row((*row, row[4], "raw"))
     connection.commit() if not connection.get_autocommit() else None
@@ -150,7 +153,9 @@ def main() -> None:
     http_rate = sent / http_seconds
     raw_rate = len(rows) / raw_seconds
     print(f"machine: {machine()}; server: {args.workers} gunicorn workers x 4 threads; clients: {args.clients}")
-    print(f"events sent: {sent:,}; accepted: {accepted[0]:,}; stored (incl. warm-up): {stored:,}; failures: {len(failures)}")
+    print(
+        f"events sent: {sent:,}; accepted: {accepted[0]:,}; stored (incl. warm-up): {stored:,}; failures: {len(failures)}"
+    )
     print(f"HTTP batch API : {http_rate:>10,.0f} events/s  ({http_seconds:.2f} s)")
     print(f"raw COPY       : {raw_rate:>10,.0f} events/s  ({raw_seconds:.2f} s)")
     print(f"ratio HTTP/raw : {http_rate / raw_rate:.2f}")

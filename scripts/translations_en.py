@@ -94,7 +94,7 @@ EN = {
     "来源渠道": "Channel",
     "全部渠道": "All channels",
     "客户池概览": "Customer pool overview",
-    "数据更新于 %(time)s（每分钟刷新）": "Updated at %(time)s (refreshed every minute)",
+    "数据更新于 %(time)s（每 5 分钟刷新）": "Updated at %(time)s (refreshed every 5 minutes)",
     "还没有客户": "No customers yet",
     "通过渠道活码、API 或 CSV 导入把客户带进来，这里就会显示客户池的增长和来源。": (
         "Bring customers in with channel QR codes, the API or a CSV import; their growth and sources show here."

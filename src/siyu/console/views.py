@@ -36,7 +36,7 @@ CHANNEL_LABELS = {
     "api": "API",
     "": gettext_lazy("未知"),
 }
-DASHBOARD_CACHE_SECONDS = 60
+DASHBOARD_CACHE_SECONDS = 300
 
 
 def channel_label(code: str) -> str:

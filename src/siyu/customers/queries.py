@@ -19,7 +19,7 @@ from django.db.models import Count, Max, Q, QuerySet, Sum
 from siyu.conversations.models import Message
 from siyu.core.errors import InvalidInput, NotFound
 from siyu.customers.models import Customer, CustomerMerge, Identity, StaffRelation
-from siyu.customers.rules import normalize_phone
+from siyu.customers.rules import APP_SCOPED_TYPES, IDENTITY_TYPES, normalize_phone
 from siyu.customers.services import live_customer_id
 from siyu.org.models import OrgUnit
 from siyu.org.rules import Scope, mask_identity
@@ -27,6 +27,7 @@ from siyu.tags.models import CustomerTag
 from siyu.tracking.models import Event, Order
 
 MAX_PAGE = 200
+SEARCHABLE_TYPES = sorted(set(IDENTITY_TYPES) - APP_SCOPED_TYPES)
 _PHONE_LIKE = re.compile(r"^\+?[\d\s\-()]{7,20}$")
 _ID_LIKE = re.compile(r"^[\w.@+\-]{4,200}$", re.ASCII)
 
@@ -60,10 +61,14 @@ def identity_matches(workspace_id: int, q: str) -> QuerySet | None:
             value = normalize_phone(text)
         except InvalidInput:
             value = text
-        return Identity.objects.filter(workspace_id=workspace_id, type="phone", value=value).values("customer_id")
+        return Identity.objects.filter(workspace_id=workspace_id, type="phone", app_id="", value=value).values(
+            "customer_id"
+        )
     if _ID_LIKE.match(text):
-        values = {text, text.lower()}
-        return Identity.objects.filter(workspace_id=workspace_id, value__in=values).values("customer_id")
+        # Every type without an app id, as index seeks on (workspace, type, app_id, value).
+        return Identity.objects.filter(
+            workspace_id=workspace_id, type__in=SEARCHABLE_TYPES, app_id="", value__in={text, text.lower()}
+        ).values("customer_id")
     return None
 
 
@@ -83,8 +88,13 @@ def list_customers(
     if q and q.strip():
         text = q.strip()
         by_identity = identity_matches(scope.workspace_id, text)
-        name_match = Q(name__startswith=text)
-        qs = qs.filter(name_match | Q(id__in=by_identity)) if by_identity is not None else qs.filter(name_match)
+        matched = list(by_identity.values_list("customer_id", flat=True)[:MAX_PAGE]) if by_identity is not None else []
+        if matched or _PHONE_LIKE.match(text):
+            # An exact identity (phone, member no., external user id ...) names the customer.
+            qs = qs.filter(id__in=matched)
+        else:
+            # Name prefix as an index range (LIKE cannot use the index on SQLite), then the exact test.
+            qs = qs.filter(name__gte=text, name__lt=text + "\U0010ffff", name__startswith=text)
     if tag_id is not None:
         qs = qs.filter(id__in=CustomerTag.objects.filter(tag_id=tag_id).values("customer_id"))
     if store_id is not None:
@@ -285,15 +295,18 @@ def pool_stats(scope: Scope, *, time_zone: str, days: int = 90, top_stores: int 
     return {
         "total": total,
         "new_7d": customers.filter(first_seen_at__gte=now - dt.timedelta(days=7)).count(),
-        "friends": customers.filter(
-            id__in=StaffRelation.objects.filter(
-                workspace_id=scope.workspace_id, status=StaffRelation.Status.ACTIVE
-            ).values("customer_id")
-        ).count()
-        if total
-        else 0,
+        "friends": count_friends(scope, customers) if total else 0,
         "per_day": [(str(r["day"]), r["n"]) for r in per_day],
         "by_channel": [(r["source_channel"] or "", r["n"]) for r in by_channel],
         "by_store": [(store_names.get(r["store_id"], str(r["store_id"])), r["n"]) for r in by_store],
         "as_of": now,
     }
+
+
+def count_friends(scope: Scope, customers: QuerySet[Customer]) -> int:
+    """Customers in scope with at least one active WeCom relation."""
+    active = StaffRelation.objects.filter(workspace_id=scope.workspace_id, status=StaffRelation.Status.ACTIVE)
+    if scope.kind == "all":
+        # Relations only ever point at live customers (merges move them): no join needed.
+        return active.values("customer_id").distinct().count()
+    return customers.filter(id__in=active.values("customer_id")).count()
