@@ -8,6 +8,8 @@ work. Values are passed as parameters, never interpolated.
 
 from __future__ import annotations
 
+import datetime as dt
+import functools
 import json
 from collections.abc import Iterable, Sequence
 from typing import Any, Literal
@@ -39,13 +41,20 @@ def _same(value: Any) -> Any:
     return value
 
 
+def _sqlite_datetime(value: dt.datetime) -> str:
+    """What Django stores in SQLite for an aware datetime: naive UTC text."""
+    if value.tzinfo is not None:
+        value = value.astimezone(dt.UTC).replace(tzinfo=None)
+    return str(value)
+
+
 def adapters(kinds: Sequence[ColumnType]) -> list:
     """One function per column turning a Python value into a driver parameter (None stays None)."""
     ops = connection.ops
     pg = connection.vendor == "postgresql"  # psycopg takes datetimes and dates as they are
     by_kind = {
         "json": _dump_json,
-        "datetime": _same if pg else ops.adapt_datetimefield_value,
+        "datetime": _same if pg else functools.lru_cache(maxsize=4096)(_sqlite_datetime),
         "date": _same if pg else ops.adapt_datefield_value,
     }
     return [by_kind.get(kind, _same) for kind in kinds]
@@ -99,6 +108,17 @@ def insert_rows(
                 for n, row in enumerate(rows):
                     values = _adapt_row(row, funcs)
                     copy.write_row([ids[n], *values] if returning_id else values)
+        return ids
+    if connection.vendor == "postgresql" and rows and ignore_conflicts and not returning_id:
+        # One statement over array parameters (unnest), skipping rows that collide.
+        funcs = adapters(kinds)
+        arrays = [[None if row[i] is None else funcs[i](row[i]) for row in rows] for i in range(len(kinds))]
+        unnest = ", ".join(f"%s::{PG_CASTS[kind]}[]" for kind in kinds)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {table} ({', '.join(names)}) SELECT * FROM unnest({unnest}) ON CONFLICT DO NOTHING",
+                arrays,
+            )
         return ids
     if connection.vendor == "postgresql" and rows:
         # psycopg 3 pipelines executemany over one prepared statement: far cheaper than

@@ -58,6 +58,14 @@ CUSTOMER_INSERT_COLUMNS: dict[str, ColumnType] = {
     "created_at": "datetime",
     "updated_at": "datetime",
 }
+CUSTOMER_TAG_COLUMNS: dict[str, ColumnType] = {
+    "workspace_id": "int",
+    "customer_id": "int",
+    "tag_id": "int",
+    "source": "text",
+    "source_ref": "text",
+    "created_at": "datetime",
+}
 IDENTITY_INSERT_COLUMNS: dict[str, ColumnType] = {
     "workspace_id": "int",
     "customer_id": "int",
@@ -340,33 +348,24 @@ class _Planner:
         return customer_id
 
     def preload(self, entries: list[Entry]) -> None:
-        by_slot: dict[tuple[str, str], set[str]] = defaultdict(set)
-        for entry in entries:
-            for key in entry.keys:
-                by_slot[(key.type, key.app_id)].add(key.value)
-        found_customers: set[int] = set()
-        for (type_, app_id), values in by_slot.items():
-            ordered = sorted(values)
-            for start in range(0, len(ordered), 500):
-                rows = Identity.objects.filter(
-                    workspace=self.workspace, type=type_, app_id=app_id, value__in=ordered[start : start + 500]
-                ).values_list("value", "customer_id")
-                for value, customer_id in rows:
-                    self.owner[IdentityKey(type_, app_id, value)] = customer_id
-                    found_customers.add(customer_id)
+        keys = {key for entry in entries for key in entry.keys}
+        self.owner.update(lookup_identities(self.workspace.pk, list(keys)))
         anchors = {e.anchor_id for e in entries if e.anchor_id is not None}
-        self.load_keys(found_customers | anchors)
+        self.load_keys(set(self.owner.values()) | anchors)
 
     def load_keys(self, customer_ids: set[int]) -> None:
+        """Every identity of these customers: what a merge would bring together."""
         ordered = sorted(customer_ids)
-        for start in range(0, len(ordered), 500):
-            rows = Identity.objects.filter(customer_id__in=ordered[start : start + 500]).values_list(
-                "customer_id", "type", "app_id", "value"
-            )
-            for customer_id, type_, app_id, value in rows:
-                key = IdentityKey(type_, app_id, value)
-                self.keys_of[customer_id].add(key)
-                self.owner[key] = customer_id
+        with connection.cursor() as cursor:
+            for start in range(0, len(ordered), 5000):
+                condition, params = id_list_condition("customer_id", ordered[start : start + 5000])
+                cursor.execute(
+                    f"SELECT customer_id, type, app_id, value FROM customers_identity WHERE {condition}", params
+                )
+                for customer_id, type_, app_id, value in cursor.fetchall():
+                    key = IdentityKey(type_, app_id, value)
+                    self.keys_of[customer_id].add(key)
+                    self.owner[key] = customer_id
         for customer_id in customer_ids:
             self.keys_of.setdefault(customer_id, set())
 
@@ -518,20 +517,15 @@ class _Planner:
             return
         tags = ensure_tags(self.workspace, {(group, name) for _, group, name in self.tag_requests})
         source = TagSource.API if self.source == "api" else TagSource.IMPORT
-        CustomerTag.objects.bulk_create(
-            [
-                CustomerTag(
-                    workspace=self.workspace,
-                    customer_id=real.get(self.resolve(cid), self.resolve(cid)),
-                    tag_id=tags[(group, name)],
-                    source=source,
-                    source_ref=self.source,
-                    created_at=self.now,
-                )
-                for cid, group, name in self.tag_requests
-            ],
+        rows = {
+            (real.get(self.resolve(cid), self.resolve(cid)), tags[(group, name)])
+            for cid, group, name in self.tag_requests
+        }
+        insert_rows(
+            "tags_customertag",
+            CUSTOMER_TAG_COLUMNS,
+            [(self.workspace.pk, cid, tag_id, source, self.source, self.now) for cid, tag_id in sorted(rows)],
             ignore_conflicts=True,
-            batch_size=1000,
         )
 
     def record_conflicts(self, real: dict[int, int]) -> list[tuple[int, int]]:
