@@ -12,6 +12,7 @@ ratio ≥ 0.5.
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import os
 import random
@@ -54,6 +55,7 @@ def main() -> None:
     _, key = create_api_key(workspace_slug="bench", name="bench")
 
     rng = random.Random(1)
+    now = dt.datetime.now(dt.UTC)
     n_batches = args.events // 1000
     bodies = []
     for b in range(n_batches):
@@ -65,7 +67,8 @@ def main() -> None:
                 {
                     **ref,
                     "name": rng.choice(["page_view", "view_product", "add_to_cart"]),
-                    "timestamp": f"2026-11-{1 + k % 20:02d}T{k % 24:02d}:00:00+08:00",
+                    # Live traffic: events from the last minute, as an SDK sends them.
+                    "timestamp": (now - dt.timedelta(seconds=rng.randrange(60))).isoformat(),
                     "properties": {"sku": f"SK-{k % 40:03d}", "page": "/item"},
                     "event_id": f"b{b}-{k}" if k % 4 == 0 else None,
                 }
