@@ -129,6 +129,28 @@ def createadmin(username: str, email: str, password: str, workspace_slug: str | 
 
 
 @main.group()
+def workspace() -> None:
+    """Manage workspaces (one per brand)."""
+
+
+@workspace.command("create")
+@click.option("--slug", required=True, help="Short id used in URLs and commands, e.g. mybrand.")
+@click.option("--name", required=True, help="Display name, e.g. 花漾美妆.")
+@click.option("--time-zone", default="Asia/Shanghai", show_default=True)
+def workspace_create(slug: str, name: str, time_zone: str) -> None:
+    """Create a workspace with its HQ org unit."""
+    setup_django()
+    from siyu.core.errors import DomainError
+    from siyu.org.services import create_workspace
+
+    try:
+        create_workspace(slug=slug, name=name, time_zone=time_zone)
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from exc
+    click.echo(f"Created workspace '{slug}'.")
+
+
+@main.group()
 def apikey() -> None:
     """Manage API keys."""
 

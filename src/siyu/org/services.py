@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
@@ -28,6 +30,14 @@ def get_workspace(slug: str) -> Workspace:
 @transaction.atomic
 def create_workspace(*, slug: str, name: str, time_zone: str = "Asia/Shanghai") -> Workspace:
     """Create a workspace with its HQ org unit."""
+    if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,63}", slug):
+        raise InvalidInput("slug must be lower-case letters, digits and '-' (up to 64)", field="slug")
+    if Workspace.objects.filter(slug=slug).exists():
+        raise InvalidInput(f"workspace '{slug}' already exists", field="slug")
+    try:
+        ZoneInfo(time_zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InvalidInput(f"unknown time zone '{time_zone}'", field="time_zone") from None
     workspace = Workspace.objects.create(slug=slug, name=name, time_zone=time_zone)
     create_org_unit(workspace=workspace, parent=None, kind=OrgUnit.Kind.HQ, name=name)
     return workspace
