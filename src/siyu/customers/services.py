@@ -141,7 +141,8 @@ def normalize_keys(identities: list[IdentityIn], field_prefix: str = "identities
             raise InvalidInput(exc.message, field=f"{field_prefix}.{position}.{exc.field or 'value'}") from None
         if key not in keys:
             keys.append(key)
-    clashes = unique_clashes(keys, keys)
+    slots = [key.slot for key in keys if key.is_unique_type]
+    clashes = unique_clashes(keys, keys) if len(slots) != len(set(slots)) else []
     if clashes:
         a, b = clashes[0]
         raise InvalidInput(
@@ -404,10 +405,11 @@ class _Planner:
         # Identities nobody holds yet join the survivor unless they clash with one of its slots;
         # a clashing one starts its own profile, linked to the survivor by a conflict.
         spill: int | None = None
+        fresh = not candidates  # a new profile: the record's own keys never clash with each other
         for key in entry.keys:
             if key in self.owner:
                 continue
-            clash = unique_clashes(self.keys_of[survivor], [key])
+            clash = [] if fresh else unique_clashes(self.keys_of[survivor], [key])
             target = survivor
             if clash:
                 if spill is None:
