@@ -159,6 +159,17 @@ EN = {
         "member number or WeCom external user), so they were not merged automatically. Please decide each one."
     ),
 }
+EN.update(
+    {
+        "浏览页面": "Viewed page",
+        "浏览商品": "Viewed product",
+        "加入购物车": "Added to cart",
+        "领取优惠券": "Claimed coupon",
+        "阅读文章": "Read article",
+        "扫码": "Scanned code",
+        "分享海报": "Shared poster",
+    }
+)
 PLURALS = {"%(n)s 笔": ("%(n)s order", "%(n)s orders")}
 
 

@@ -1,4 +1,5 @@
 from django import template
+from django.utils.translation import gettext_lazy
 
 register = template.Library()
 
@@ -11,3 +12,22 @@ def yuan(fen: int | None) -> str:
     sign = "-" if fen < 0 else ""
     whole, cents = divmod(abs(int(fen)), 100)
     return f"{sign}¥{whole:,}.{cents:02d}"
+
+
+EVENT_LABELS = {
+    "page_view": gettext_lazy("浏览页面"),
+    "view_product": gettext_lazy("浏览商品"),
+    "add_to_cart": gettext_lazy("加入购物车"),
+    "claim_coupon": gettext_lazy("领取优惠券"),
+    "read_article": gettext_lazy("阅读文章"),
+    "scan_code": gettext_lazy("扫码"),
+    "share_poster": gettext_lazy("分享海报"),
+    "search": gettext_lazy("搜索"),
+}
+
+
+@register.filter
+def event_label(name: str) -> str:
+    """A readable name for well-known events; custom event names are shown as sent."""
+    label = EVENT_LABELS.get(name)
+    return f"{label} · {name}" if label else name
