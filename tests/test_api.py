@@ -175,7 +175,12 @@ def test_openapi_documents_paths_and_item_shapes(brand):
 
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.integers(min_value=2**62, max_value=2**80)
+    | st.floats(allow_nan=False)
+    | st.text(max_size=20),
     lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
     max_leaves=20,
 )
@@ -218,3 +223,14 @@ bodies = st.one_of(
 def test_random_json_never_causes_a_500(api, brand, body, path):
     response = api("post", path, raw=json.dumps(body))
     assert response.status_code < 500, response.content
+
+
+def test_ids_and_amounts_beyond_64_bits_are_4xx_not_500(api, brand):
+    big = 10**20
+    for path in (f"/customers/{big}", f"/customers/{big}/timeline", f"/customers?after={big}", f"/customers?tag={big}"):
+        assert 400 <= api("get", path).status_code < 500, path
+    events = api("post", "/events/batch", {"items": [{"customer_id": big, "name": "x", "timestamp": "2026-11-01"}]})
+    assert events.json()["rejected"][0]["field"] == "customer_id"
+    order = {"identity": phone("13800138000"), "order_no": "x", "total_fen": big, "paid_at": "2026-11-01"}
+    assert api("post", "/orders/batch", {"items": [order]}).json()["rejected"][0]["field"] == "total_fen"
+    assert api("post", "/identify", {"identities": [phone("13800138000")], "customer_id": big}).status_code == 422

@@ -193,3 +193,9 @@ def test_django_admin_for_superusers(db):
 def test_chinese_even_when_the_browser_asks_for_english(personas, customers):
     html = login(personas.hq_admin).get("/", HTTP_ACCEPT_LANGUAGE="en-US,en;q=0.9").content.decode()
     assert "客户池概览" in html
+
+
+def test_huge_ids_in_console_urls_are_404_or_ignored(personas, customers):
+    client = login(personas.hq_admin)
+    assert client.get(f"/customers/{10**20}/").status_code == 404
+    assert client.get(f"/customers/?after={10**20}&tag={10**20}").status_code == 200

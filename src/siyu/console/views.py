@@ -18,6 +18,7 @@ from django.views.decorators.http import require_POST
 from siyu.console import charts
 from siyu.console.access import SESSION_KEY, admin_view, console_view
 from siyu.core.errors import NotFound
+from siyu.core.limits import valid_id
 from siyu.customers import queries
 from siyu.customers.models import IdentityConflict
 from siyu.customers.services import dismiss_conflict, merge_by_operator
@@ -66,9 +67,10 @@ def parse_int(value: str | None) -> int | None:
     if value is None or value == "":
         return None
     try:
-        return int(value)
+        number = int(value)
     except ValueError:
         return None
+    return number if valid_id(number) else None
 
 
 @console_view

@@ -12,6 +12,7 @@ from pydantic import ConfigDict, Field
 
 from siyu.api import scope_of
 from siyu.core.apischemas import BatchIn, BatchOut, batch_answer, check_batch_size, item_schema_extra
+from siyu.core.limits import MAX_ID
 from siyu.customers import queries
 from siyu.customers.schemas import CustomerItem, IdentifyRequest
 from siyu.customers.services import link_identities, upsert_customers
@@ -42,11 +43,13 @@ def identify(request: HttpRequest, body: IdentifyRequest):
 class ListFilters(Schema):
     model_config = ConfigDict(extra="forbid")
     q: str | None = Field(default=None, max_length=100, description="name prefix, phone, email or any identity value")
-    tag: int | None = None
-    store: int | None = None
-    staff: int | None = None
+    tag: int | None = Field(default=None, ge=1, le=MAX_ID)
+    store: int | None = Field(default=None, ge=1, le=MAX_ID)
+    staff: int | None = Field(default=None, ge=1, le=MAX_ID)
     channel: str | None = Field(default=None, max_length=32)
-    after: int | None = Field(default=None, description="keyset cursor: `next_after` of the previous page")
+    after: int | None = Field(
+        default=None, ge=1, le=MAX_ID, description="keyset cursor: `next_after` of the previous page"
+    )
     limit: int = Field(default=50, ge=1, le=200)
 
 

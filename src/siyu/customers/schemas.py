@@ -11,6 +11,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
+from siyu.core.limits import MAX_ID
+
 IdentityTypeName = Literal[
     "phone",
     "email",
@@ -56,4 +58,6 @@ class IdentifyRequest(Strict):
     """Link identities: all of them belong to one person."""
 
     identities: list[IdentityIn] = Field(min_length=1, max_length=20)
-    customer_id: int | None = Field(default=None, description="Optionally, a known customer id to link them to.")
+    customer_id: int | None = Field(
+        default=None, ge=1, le=MAX_ID, description="Optionally, a known customer id to link them to."
+    )

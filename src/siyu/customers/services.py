@@ -31,6 +31,7 @@ from siyu.conversations.models import Message
 from siyu.core import clock
 from siyu.core.batch import BatchResult, validate_items
 from siyu.core.errors import InvalidInput, NotFound
+from siyu.core.limits import valid_id
 from siyu.core.sql import ColumnType, id_list_condition, insert_rows, text_list_condition, update_from_values
 from siyu.customers.models import Customer, CustomerMerge, Identity, IdentityConflict, StaffRelation
 from siyu.customers.rules import IdentityKey, normalize_identity, survivor_rank, unique_clashes
@@ -272,7 +273,7 @@ def lookup_identities(workspace_id: int, keys: list[IdentityKey]) -> dict[Identi
 def live_customer_ids(workspace_id: int, customer_ids: list[int]) -> dict[int, int]:
     """Map each known id to the live survivor it resolves to (merge chains are kept one hop long)."""
     resolved: dict[int, int] = {}
-    wanted = set(customer_ids)
+    wanted = {i for i in customer_ids if valid_id(i)}  # out-of-range ids exist nowhere
     for _ in range(5):  # chains are flattened on merge; a few hops only matter mid-merge
         if not wanted:
             break

@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, model_validator
 
+from siyu.core.limits import MAX_FEN, MAX_ID
 from siyu.customers.schemas import IdentityIn
 
 
@@ -16,7 +17,7 @@ class Strict(BaseModel):
 class CustomerRef(Strict):
     """An item names its customer by ``customer_id`` or by exactly one ``identity``."""
 
-    customer_id: StrictInt | None = None
+    customer_id: StrictInt | None = Field(default=None, ge=1, le=MAX_ID)
     identity: IdentityIn | None = None
 
     @model_validator(mode="after")
@@ -39,17 +40,19 @@ class OrderLine(Strict):
     sku: StrictStr = Field(default="", max_length=64)
     name: StrictStr = Field(default="", max_length=200)
     category: StrictStr = Field(default="", max_length=64)
-    quantity: StrictInt = Field(default=1, ge=1)
-    price_fen: StrictInt = Field(default=0, ge=0)
+    quantity: StrictInt = Field(default=1, ge=1, le=1_000_000)
+    price_fen: StrictInt = Field(default=0, ge=0, le=MAX_FEN)
 
 
 class OrderItem(CustomerRef):
     order_no: StrictStr = Field(min_length=1, max_length=64)
     status: Literal["paid", "refunded"] = "paid"
-    total_fen: StrictInt = Field(ge=0, description="Amounts are integer fen (分).")
-    discount_fen: StrictInt = Field(default=0, ge=0)
-    paid_fen: StrictInt | None = Field(default=None, ge=0, description="Defaults to total_fen - discount_fen.")
-    refund_fen: StrictInt = Field(default=0, ge=0)
+    total_fen: StrictInt = Field(ge=0, le=MAX_FEN, description="Amounts are integer fen (分).")
+    discount_fen: StrictInt = Field(default=0, ge=0, le=MAX_FEN)
+    paid_fen: StrictInt | None = Field(
+        default=None, ge=0, le=MAX_FEN, description="Defaults to total_fen - discount_fen."
+    )
+    refund_fen: StrictInt = Field(default=0, ge=0, le=MAX_FEN)
     currency: StrictStr = Field(default="CNY", min_length=3, max_length=3)
     items: list[OrderLine] = Field(default_factory=list, max_length=200)
     store_code: StrictStr | None = Field(default=None, max_length=64)
