@@ -180,7 +180,8 @@ json_values = st.recursive(
     | st.integers()
     | st.integers(min_value=2**62, max_value=2**80)
     | st.floats(allow_nan=False)
-    | st.text(max_size=20),
+    | st.text(max_size=20)
+    | st.sampled_from(["\x00", "a\x00b", "13800138000"]),
     lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
     max_leaves=20,
 )
@@ -234,3 +235,14 @@ def test_ids_and_amounts_beyond_64_bits_are_4xx_not_500(api, brand):
     order = {"identity": phone("13800138000"), "order_no": "x", "total_fen": big, "paid_at": "2026-11-01"}
     assert api("post", "/orders/batch", {"items": [order]}).json()["rejected"][0]["field"] == "total_fen"
     assert api("post", "/identify", {"identities": [phone("13800138000")], "customer_id": big}).status_code == 422
+
+
+def test_nul_characters_are_field_errors_not_500(api, brand):
+    customer = {"identities": [{"type": "member_no", "value": "ok"}], "name": "x\x00y"}
+    body = api("post", "/customers/batch", {"items": [customer]}).json()
+    assert body["rejected"] == [{"index": 0, "field": "name", "message": "contains a NUL (\\u0000) character"}]
+    event = {"identity": phone("13800138000"), "name": "x", "timestamp": "2026-11-01", "properties": {"a": "\x00"}}
+    assert api("post", "/events/batch", {"items": [event]}).json()["rejected"][0]["field"] == "properties.a"
+    assert api("post", "/identify", {"identities": [{"type": "member_no", "value": "a\x00"}]}).status_code == 422
+    for path in ("/customers?q=%00", "/customers?channel=a%00b", "/customers?q=a%00b"):
+        assert api("get", path).status_code == 200

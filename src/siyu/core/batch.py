@@ -67,9 +67,34 @@ def validate_items(model: type[BaseModel], items: list[Any], result: BatchResult
         if not isinstance(raw, dict):
             result.reject(index, "", "each item must be a JSON object")
             continue
+        nul = find_nul(raw)
+        if nul is not None:
+            # PostgreSQL text and JSON cannot hold NUL; no real name or id contains one.
+            result.reject(index, nul, "contains a NUL (\\u0000) character")
+            continue
         try:
             valid.append((index, model.model_validate(raw)))
         except ValidationError as exc:
             for loc, msg in validation_errors(exc):
                 result.reject(index, loc, msg)
     return valid
+
+
+def find_nul(value: Any, path: str = "") -> str | None:
+    """The dotted path of the first string (or key) containing a NUL character, if any."""
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            where = f"{path}.{key}" if path else str(key)
+            if "\x00" in str(key):
+                return where
+            found = find_nul(item, where)
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for n, item in enumerate(value):
+            found = find_nul(item, f"{path}.{n}" if path else str(n))
+            if found is not None:
+                return found
+    return None

@@ -85,8 +85,8 @@ def list_customers(
 ) -> Page:
     limit = max(1, min(limit, MAX_PAGE))
     qs = scoped_customers(scope).select_related("store", "owner_staff")
-    if q and q.strip():
-        text = q.strip()
+    if q and q.replace("\x00", "").strip():
+        text = q.replace("\x00", "").strip()
         by_identity = identity_matches(scope.workspace_id, text)
         matched = list(by_identity.values_list("customer_id", flat=True)[:MAX_PAGE]) if by_identity is not None else []
         if matched or _PHONE_LIKE.match(text):
@@ -101,8 +101,10 @@ def list_customers(
         qs = qs.filter(store_id=store_id)
     if staff_id is not None:
         qs = qs.filter(Q(owner_staff_id=staff_id) | Q(id__in=friends_of(staff_id)))
-    if channel:
+    if channel and "\x00" not in channel:
         qs = qs.filter(source_channel=channel)
+    elif channel:
+        qs = qs.none()  # no channel name holds a NUL
     if after is not None:
         qs = qs.filter(id__lt=after)
     rows = list(qs.order_by("-id")[: limit + 1])
