@@ -93,3 +93,15 @@ def test_cli_builds_into_the_given_sqlite_file(tmp_path):
     assert db.exists()
     assert "admin / demo1234" in result.stdout
     assert "200 customers" in result.stdout
+
+
+@pytest.mark.django_db
+def test_demo_never_deletes_a_real_user_with_a_demo_name():
+    from django.contrib.auth import get_user_model
+
+    from siyu.core.errors import InvalidInput
+
+    real = get_user_model().objects.create_superuser(username="admin", email="ops@brand.cn", password="x" * 12)
+    with pytest.raises(InvalidInput, match="real users named admin"):
+        build_demo(n_customers=20, seed=1, echo=lambda _: None)
+    assert get_user_model().objects.filter(pk=real.pk).exists()

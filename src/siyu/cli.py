@@ -49,7 +49,12 @@ def demo(n_customers: int, seed: int, db: str | None, no_serve: bool, host: str,
 
     click.echo("迁移数据库 / migrating database ...")
     run_migrations()
-    login = build_demo(n_customers=n_customers, seed=seed, echo=click.echo)
+    from siyu.core.errors import DomainError
+
+    try:
+        login = build_demo(n_customers=n_customers, seed=seed, echo=click.echo)
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from exc
     click.echo("")
     click.echo(f"Demo workspace 'demo' is ready: {n_customers:,} customers.")
     click.echo(f"Console: http://{host}:{port}/")

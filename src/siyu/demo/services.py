@@ -21,6 +21,7 @@ from django.db import connection, transaction
 from faker import Faker
 
 from siyu.core import clock
+from siyu.core.errors import InvalidInput
 from siyu.core.sql import ColumnType, insert_rows
 from siyu.demo import catalog
 from siyu.org.models import Membership, OrgUnit, Role, Staff, Workspace
@@ -29,6 +30,7 @@ from siyu.tags.models import Tag, TagGroup
 
 DEMO_SLUG = "demo"
 DEMO_PASSWORD = "demo1234"
+DEMO_EMAIL = "demo@siyu.invalid"
 CHUNK = 10_000
 HISTORY_DAYS = 180
 TZ = ZoneInfo("Asia/Shanghai")
@@ -146,7 +148,8 @@ def wipe_demo() -> None:
         for kind in ("store", "region", "hq"):
             cursor.execute("DELETE FROM org_orgunit WHERE workspace_id = %s AND kind = %s", [workspace.pk, kind])
     workspace.delete()
-    get_user_model().objects.filter(username__in=[u for u, _, _ in DEMO_USERS]).delete()
+    # Only accounts the demo made (marked by their e-mail), never a real user who shares a name.
+    get_user_model().objects.filter(username__in=[u for u, _, _ in DEMO_USERS], email=DEMO_EMAIL).delete()
 
 
 def build_org(rng: random.Random, fake: Faker) -> Brand:
@@ -207,14 +210,21 @@ DEMO_USERS = [
 
 def build_users(brand: Brand) -> Login:
     User = get_user_model()
+    taken = list(User.objects.filter(username__in=[u for u, _, _ in DEMO_USERS]).values_list("username", flat=True))
+    if taken:
+        raise InvalidInput(
+            f"this database already has real users named {', '.join(taken)}; run the demo on its own database "
+            "(siyu demo --db demo.sqlite3)",
+            field="database",
+        )
     first_store = brand.stores[0]
     clerk = brand.staff_by_store[first_store.pk][1]
     others = []
     for username, role, description in DEMO_USERS:
         if username == "admin":
-            user = User.objects.create_superuser(username=username, email="", password=DEMO_PASSWORD)
+            user = User.objects.create_superuser(username=username, email=DEMO_EMAIL, password=DEMO_PASSWORD)
         else:
-            user = User.objects.create_user(username=username, password=DEMO_PASSWORD)
+            user = User.objects.create_user(username=username, email=DEMO_EMAIL, password=DEMO_PASSWORD)
         Membership.objects.create(
             user=user,
             workspace=brand.workspace,
