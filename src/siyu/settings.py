@@ -116,6 +116,7 @@ INSTALLED_APPS = [
     "siyu.tags",
     "siyu.tracking",
     "siyu.conversations",
+    "siyu.segments",
     "siyu.console",
     "siyu.demo",
 ]

@@ -161,3 +161,68 @@ class StaffRelation(models.Model):
             models.Index(fields=["customer"], name="relation_customer"),
             models.Index(fields=["workspace", "staff", "status"], name="relation_staff_status"),
         ]
+
+
+class Consent(models.Model):
+    """Whether a customer may be reached on a channel for a purpose, and how we know.
+
+    Marketing needs an explicit grant; service (transactional) messages are allowed unless
+    revoked. The compliance gate reads this table; segments read it for reachability.
+    """
+
+    class Channel(models.TextChoices):
+        SMS = "sms", "短信"
+        EMAIL = "email", "邮件"
+        WECOM = "wecom", "企业微信"
+        OFFICIAL_ACCOUNT = "official_account", "公众号"
+        APP = "app", "App 推送"
+
+    class Purpose(models.TextChoices):
+        MARKETING = "marketing", "营销"
+        SERVICE = "service", "服务"
+
+    class Status(models.TextChoices):
+        GRANTED = "granted", "已同意"
+        REVOKED = "revoked", "已撤回"
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+", db_index=False)
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="consents", db_index=False)
+    channel = models.CharField(max_length=24, choices=Channel.choices)
+    purpose = models.CharField(max_length=16, choices=Purpose.choices, default=Purpose.MARKETING)
+    status = models.CharField(max_length=16, choices=Status.choices)
+    source = models.CharField(max_length=64, blank=True, default="")
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["customer", "channel", "purpose"], name="consent_unique")]
+        indexes = [models.Index(fields=["workspace", "channel", "purpose", "status"], name="consent_lookup")]
+
+
+class OfficialAccountFollow(models.Model):
+    """A customer's follow of an Official Account (subscribe / unsubscribe events)."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+", db_index=False)
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="oa_follows", db_index=False)
+    app_id = models.CharField(max_length=64)
+    openid = models.CharField(max_length=128)
+    subscribed = models.BooleanField(default=True)
+    scene = models.CharField(max_length=64, blank=True, default="")
+    subscribed_at = models.DateTimeField(null=True, blank=True)
+    unsubscribed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["workspace", "app_id", "openid"], name="oa_follow_unique")]
+        indexes = [models.Index(fields=["customer"], name="oa_follow_customer")]
+
+
+class CustomerChange(models.Model):
+    """Customers whose data changed since segments last looked at them (a set, not a log).
+
+    Every write path that can change a segment answer (events, orders, profile, tags,
+    relations, consent, layers, merges) adds the customer here with ``INSERT ... ON
+    CONFLICT DO NOTHING``; the segment refresher drains the workspace's rows in the same
+    transaction that re-evaluates them, so a crash loses nothing.
+    """
+
+    customer_id = models.BigIntegerField(primary_key=True)
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -661,3 +662,23 @@ def dismiss_conflict(workspace: Workspace, conflict_id: int, *, user=None) -> No
         if not updated:
             raise NotFound("no open identity conflict with this id", field="conflict_id")
         audit(workspace=workspace, action="conflict.dismiss", target=f"conflict:{conflict_id}", user=user)
+
+
+def mark_changed(workspace_id: int, customer_ids: Iterable[int]) -> None:
+    """Note that these customers' data changed, so segments re-evaluate them on the next refresh."""
+    ids = sorted(set(customer_ids))
+    if ids:
+        condition, params = id_list_condition("c.id", ids)
+        mark_changed_where(workspace_id, condition, params)
+
+
+def mark_changed_where(workspace_id: int, condition: str, params: list[Any]) -> None:
+    """Set-based ``mark_changed`` for every live customer ``c`` of the workspace matching ``condition``
+    (SQL over ``customers_customer c``), e.g. those whose layer moved."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO customers_customerchange (customer_id, workspace_id) "
+            f"SELECT c.id, c.workspace_id FROM customers_customer c WHERE c.workspace_id = %s AND ({condition}) "
+            "ON CONFLICT DO NOTHING",
+            [workspace_id, *params],
+        )

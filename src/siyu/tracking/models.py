@@ -61,3 +61,36 @@ class Order(models.Model):
             models.Index(fields=["customer", "-paid_at"], name="order_customer_time"),
             models.Index(fields=["workspace", "paid_at"], name="order_paid_at"),
         ]
+
+
+class EventDaily(models.Model):
+    """Per-customer event counters by local day (the workspace's time zone), maintained
+    as events are ingested, so behavioural segment conditions never scan raw events."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+", db_index=False)
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+", db_index=False)
+    name = models.CharField(max_length=100)
+    day = models.DateField()
+    count = models.IntegerField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["customer", "name", "day"], name="event_daily_unique")]
+        # Segment conditions ask "who did NAME between days": (workspace, name, day) then customer.
+        indexes = [models.Index(fields=["workspace", "name", "day", "customer"], name="event_daily_name_day")]
+
+
+class OrderDaily(models.Model):
+    """Per-customer paid orders by local day: count and net amount (paid minus refunds).
+
+    Fully refunded orders do not count. Rebuilt for the touched customers whenever their
+    orders change, because an order update (a refund) changes past days."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+", db_index=False)
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+", db_index=False)
+    day = models.DateField()
+    orders = models.IntegerField()
+    amount_fen = models.BigIntegerField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["customer", "day"], name="order_daily_unique")]
+        indexes = [models.Index(fields=["workspace", "day", "customer"], name="order_daily_day")]
