@@ -100,3 +100,9 @@ from siyu.tracking.api import router as tracking_router  # noqa: E402
 
 api.add_router("/", customers_router)
 api.add_router("/", tracking_router)
+
+from siyu.conversations.api import router as conversations_router  # noqa: E402
+from siyu.tags.api import router as tags_router  # noqa: E402
+
+api.add_router("/", conversations_router)
+api.add_router("/", tags_router)

@@ -3,6 +3,7 @@ customers from the keywords customers use here, and flag risky staff messages.""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
@@ -42,3 +43,51 @@ class Message(models.Model):
             ),
         ]
         indexes = [models.Index(fields=["customer", "-sent_at"], name="message_customer_time")]
+
+
+class RiskRule(models.Model):
+    """Sensitive words in staff messages (私下收款, competitor names, insults) that raise an alert."""
+
+    class Category(models.TextChoices):
+        PRIVATE_PAYMENT = "private_payment", "私下收款"
+        COMPETITOR = "competitor", "竞品"
+        ABUSE = "abuse", "辱骂"
+        OTHER = "other", "其他"
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    name = models.CharField(max_length=100)
+    category = models.CharField(max_length=32, choices=Category.choices, default=Category.OTHER)
+    words = models.JSONField(default=list)
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["workspace", "updated_at"], name="risk_rule_revision")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class RiskAlert(models.Model):
+    class Status(models.TextChoices):
+        OPEN = "open", "待处理"
+        HANDLED = "handled", "已处理"
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    rule = models.ForeignKey(RiskRule, on_delete=models.CASCADE, related_name="alerts")
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="+")
+    staff = models.ForeignKey(Staff, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+")
+    matched_words = models.JSONField(default=list)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    created_at = models.DateTimeField()
+    handled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    handled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["rule", "message"], name="risk_alert_unique")]
+        # The console lists a workspace's open alerts newest first.
+        indexes = [models.Index(fields=["workspace", "status", "-id"], name="risk_alert_queue")]

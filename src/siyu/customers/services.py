@@ -28,7 +28,7 @@ from typing import Any
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 
-from siyu.conversations.models import Message
+from siyu.conversations.models import Message, RiskAlert
 from siyu.core import clock
 from siyu.core.batch import BatchResult, validate_items
 from siyu.core.errors import InvalidInput, NotFound
@@ -38,7 +38,7 @@ from siyu.customers.models import Customer, CustomerMerge, Identity, IdentityCon
 from siyu.customers.rules import IdentityKey, normalize_identity, survivor_rank, unique_clashes
 from siyu.customers.schemas import CustomerItem, IdentifyRequest, IdentityIn
 from siyu.org.models import OrgUnit, Staff, Workspace
-from siyu.tags.models import CustomerTag, Tag, TagGroup, TagSource
+from siyu.tags.models import CustomerTag, KeywordMatch, Tag, TagGroup, TagSource
 from siyu.tracking.models import Event, Order
 
 PROFILE_FIELDS = ("name", "gender", "birthday", "province", "city", "source_detail")
@@ -597,6 +597,9 @@ def merge_customers(
     survivor_staff = StaffRelation.objects.filter(customer_id=survivor).values("staff_id")
     StaffRelation.objects.filter(customer_id=merged, staff_id__in=survivor_staff).delete()
     moved["relations"] = StaffRelation.objects.filter(customer_id=merged).update(customer_id=survivor)
+    # Keyword matches keep counting toward the survivor's min_matches; alerts follow the customer.
+    KeywordMatch.objects.filter(customer_id=merged).update(customer_id=survivor)
+    RiskAlert.objects.filter(customer_id=merged).update(customer_id=survivor)
     IdentityConflict.objects.filter(customer_id=merged).update(customer_id=survivor)
     IdentityConflict.objects.filter(other_customer_id=merged).update(other_customer_id=survivor)
     IdentityConflict.objects.filter(

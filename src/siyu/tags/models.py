@@ -62,3 +62,50 @@ class CustomerTag(models.Model):
         constraints = [models.UniqueConstraint(fields=["customer", "tag"], name="customer_tag_unique")]
         # Filtering customers by tag walks (tag, customer).
         indexes = [models.Index(fields=["tag", "customer"], name="customer_tag_by_tag")]
+
+
+class KeywordRule(models.Model):
+    """Tag a customer who writes one of ``keywords`` at least ``min_matches`` times within
+    ``window_days`` (any time when null). Each message counts once per rule."""
+
+    class Mode(models.TextChoices):
+        CONTAINS = "contains", "包含关键词"
+        EXACT = "exact", "整句等于关键词"
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="keyword_rules")
+    name = models.CharField(max_length=100)
+    keywords = models.JSONField(default=list)
+    match_mode = models.CharField(max_length=16, choices=Mode.choices, default=Mode.CONTAINS)
+    min_matches = models.PositiveIntegerField(default=1)
+    window_days = models.PositiveIntegerField(null=True, blank=True)
+    tags = models.ManyToManyField(Tag, related_name="keyword_rules")
+    active = models.BooleanField(default=True)
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        # The matcher cache is keyed by (count, latest updated_at) of a workspace's rules.
+        indexes = [models.Index(fields=["workspace", "updated_at"], name="keyword_rule_revision")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class KeywordMatch(models.Model):
+    """One customer message that matched one rule: the evidence min_matches counts."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
+    rule = models.ForeignKey(KeywordRule, on_delete=models.CASCADE, related_name="matches", db_index=False)
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="+", db_index=False)
+    message = models.ForeignKey("conversations.Message", on_delete=models.CASCADE, related_name="+")
+    matched_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            # A replayed message never counts twice.
+            models.UniqueConstraint(fields=["rule", "message"], name="keyword_match_unique"),
+        ]
+        indexes = [
+            models.Index(fields=["rule", "customer", "matched_at"], name="keyword_match_window"),
+            models.Index(fields=["customer"], name="keyword_match_customer"),
+        ]
