@@ -16,7 +16,7 @@ from siyu.customers.models import Customer
 from siyu.customers.services import merge_customers
 from siyu.tags.keyword_rules import apply_keyword_rules_to_history, create_rule, forget_compiled_rules, update_rule
 from siyu.tags.keywords import Hit, Matcher, RuleWords, window_trigger
-from siyu.tags.models import CustomerTag, KeywordMatch, Tag, TagGroup, TagSource
+from siyu.tags.models import CustomerTag, KeywordMatch, KeywordRule, Tag, TagGroup, TagSource
 
 T0 = dt.datetime(2026, 11, 1, 10, 0, tzinfo=dt.UTC)
 
@@ -313,3 +313,41 @@ def test_keyword_rule_validation_errors_name_the_field(api, brand, tags, other_w
         response = api("post", "/keyword-rules", {**good, "tag_ids": [tag_id]})
         assert response.status_code == 422
         assert response.json()["field"] == "tag_ids"
+
+
+# ---- console -----------------------------------------------------------------------------
+
+
+def login(user):
+    from tests.conftest import PASSWORD
+
+    client = Client()
+    assert client.login(username=user.username, password=PASSWORD)
+    return client
+
+
+def test_console_creates_a_rule_runs_it_on_history_and_shows_hits(brand, personas, tags):
+    ingest_messages(brand.workspace, [msg("孕期可以用吗", T0), msg("我在孕期", T0, phone="13800000002")], source="api")
+    client = login(personas.hq_admin)
+    empty = client.get("/keyword-rules/").content.decode()
+    assert "还没有关键词规则" in empty
+    form = {"name": "孕期", "keywords": "孕期，怀孕", "match_mode": "contains", "min_matches": "1", "active": "on"}
+    bad = client.post("/keyword-rules/new/", {**form, "tags": []})
+    assert bad.status_code == 422 and "tag_ids" in bad.content.decode()
+    client.post("/keyword-rules/new/", {**form, "tags": [tags["孕期"].pk]})
+    rule = KeywordRule.objects.get()
+    assert rule.keywords == ["孕期", "怀孕"]
+    client.post("/keyword-rules/", {"action": "run", "rule": rule.pk})
+    assert CustomerTag.objects.filter(tag=tags["孕期"], source=TagSource.KEYWORD).count() == 2
+    html = client.get("/keyword-rules/").content.decode()
+    assert f'data-testid="hits-{rule.pk}">2<' in html
+    client.post("/keyword-rules/", {"action": "toggle", "rule": rule.pk})
+    assert not KeywordRule.objects.get().active
+
+
+def test_keyword_rules_are_hq_pages(personas):
+    assert login(personas.manager_a).get("/keyword-rules/").status_code == 403
+    assert login(personas.clerk_a).get("/keyword-rules/").status_code == 403
+    analyst = login(personas.analyst)
+    assert analyst.get("/keyword-rules/").status_code == 200
+    assert analyst.get("/keyword-rules/new/").status_code == 403

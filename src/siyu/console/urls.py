@@ -23,3 +23,14 @@ urlpatterns = [
     path("api-keys/", views.api_keys, name="api_keys"),
     path("workspace/", views.switch_workspace, name="switch_workspace"),
 ]
+
+# Keyword tagging and risk control (their views live in their features).
+from siyu.conversations import views as conversation_views  # noqa: E402
+from siyu.tags import views as tag_views  # noqa: E402
+
+urlpatterns += [
+    path("keyword-rules/", tag_views.keyword_rule_list, name="keyword_rules"),
+    path("keyword-rules/new/", tag_views.keyword_rule_edit, name="keyword_rule_new"),
+    path("keyword-rules/<int:rule_id>/", tag_views.keyword_rule_edit, name="keyword_rule"),
+    path("risk/", conversation_views.risk, name="risk"),
+]

@@ -340,7 +340,7 @@ def _stored_hits(
     return out
 
 
-def apply_keyword_rules_to_history(workspace: Workspace, *, rule_id: int | None = None) -> TaggingResult:
+def apply_keyword_rules_to_history(workspace: Workspace, *, rule_id: int | None = None, user=None) -> TaggingResult:
     """Run the active rules over every stored inbound text message, in id-ordered chunks.
 
     Safe to repeat: matches already recorded are not recorded again, tags already held are
@@ -366,6 +366,7 @@ def apply_keyword_rules_to_history(workspace: Workspace, *, rule_id: int | None 
         workspace=workspace,
         action="keyword_rule.run_history",
         target=f"keyword_rule:{rule_id}" if rule_id else "keyword_rules",
+        user=user,
         details={"matches": total.matches, "tagged": total.tagged},
     )
     return total
