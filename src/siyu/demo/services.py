@@ -24,6 +24,7 @@ from siyu.core import clock
 from siyu.core.errors import InvalidInput
 from siyu.core.sql import ColumnType, insert_rows
 from siyu.demo import catalog
+from siyu.demo.keywords import build_keyword_rules
 from siyu.org.models import Membership, OrgUnit, Role, Staff, Workspace
 from siyu.org.services import Login, create_org_unit
 from siyu.tags.models import Tag, TagGroup
@@ -68,6 +69,8 @@ OA_APP_ID = "wx_demo_oa"
 MP_APP_ID = "wx_demo_mp"
 # Tables the demo writes, children first, for a fast wipe of a previous demo.
 WORKSPACE_TABLES = [
+    "tags_keywordmatch",
+    "conversations_riskalert",
     "tags_customertag",
     "conversations_message",
     "tracking_event",
@@ -123,6 +126,7 @@ def build_demo(n_customers: int, seed: int, echo: Echo = print) -> Login:
         for key, value in counts.items():
             totals[key] = totals.get(key, 0) + value
         echo(f"生成客户 / customers {start + size:,}/{n_customers:,}  ({time.perf_counter() - started:.1f}s)")
+    build_keyword_rules(brand.workspace, now, echo)
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE")
