@@ -365,9 +365,29 @@ def test_settings_form_saves_valid_thresholds_and_rejects_out_of_order_ones(bran
 
 
 def test_profile_shows_the_customers_layers(brand, personas):
+    for days in (100, 120, 140, 160):
+        order(brand, customer(brand), local(days), 50)
     who = customer(brand, store=brand.store_a)
     order(brand, who, local(2), 100)
     recompute_layers(brand.workspace, now=NOW)
     html = login(personas.hq_admin).get(f"/customers/{who.pk}/").content.decode()
-    assert 'data-testid="layer-rfm-cell">重要价值客户<' in html
-    assert "R5 F5 M5" in html and "新客" in html
+    # Everyone bought once, so nobody's frequency is high: the newest, biggest buyer is one to develop.
+    assert 'data-testid="layer-rfm-cell">重要发展客户<' in html
+    assert "R5 F1 M5" in html and "新客" in html
+
+
+def test_background_task_and_cli_recompute_the_workspace(brand):
+    from click.testing import CliRunner
+
+    from siyu.cli import main
+    from siyu.segments.tasks import recompute_layers_task
+
+    customer(brand)
+    result = recompute_layers_task.enqueue(brand.workspace.pk)
+    assert result.return_value == {"customers": 1, "changed": 1, "seconds": result.return_value["seconds"]}
+    assert CustomerLayer.objects.count() == 1
+    output = CliRunner().invoke(main, ["layers", "recompute", "--workspace", "acme"])
+    assert output.exit_code == 0, output.output
+    assert "1 customers layered, 0 changed" in output.output
+    missing = CliRunner().invoke(main, ["layers", "recompute", "--workspace", "nope"])
+    assert missing.exit_code != 0 and "does not exist" in missing.output

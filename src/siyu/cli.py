@@ -177,6 +177,30 @@ def apikey_create(workspace_slug: str, name: str) -> None:
     click.echo(raw_key)
 
 
+@main.group()
+def layers() -> None:
+    """Customer layers: RFM, lifecycle, the 1-9-90 community pyramid."""
+
+
+@layers.command("recompute")
+@click.option("--workspace", "workspace_slug", required=True)
+def layers_recompute(workspace_slug: str) -> None:
+    """Recompute every customer's layers now (run it daily from cron, or let the worker do it)."""
+    setup_django()
+    from siyu.core.errors import DomainError
+    from siyu.org.services import get_workspace
+    from siyu.segments.layers import recompute_layers
+
+    try:
+        report = recompute_layers(get_workspace(workspace_slug))
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from exc
+    click.echo(f"{report.customers:,} customers layered, {report.changed:,} changed, in {report.seconds:.1f}s")
+    for title, counts in (("RFM", report.rfm_cells), ("lifecycle", report.lifecycles)):
+        click.echo(f"  {title}: " + ", ".join(f"{k} {v:,}" for k, v in sorted(counts.items())))
+    click.echo("  community: " + ", ".join(f"{k} {v:,}" for k, v in sorted(report.community_tiers.items())))
+
+
 @main.command("import")
 @click.argument("kind", type=click.Choice(["customers", "orders", "events"]))
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))

@@ -58,3 +58,35 @@ def by_store(points: list[tuple[str, int]]) -> str:
     layout = {**LAYOUT, "height": max(280, 24 * len(points) + 60), "margin": {"l": 160, "r": 16, "t": 8, "b": 30}}
     fig.update_layout(**layout)
     return fig.to_json()
+
+
+def layer_bars(points: list[tuple[str, int]], colors: list[str] | None = None) -> str:
+    """Customers per layer value, in the given order (RFM cells, lifecycle stages)."""
+    fig = go.Figure(
+        go.Bar(
+            x=[label for label, _ in points],
+            y=[n for _, n in points],
+            marker_color=colors or PALETTE[2],
+            text=[f"{n:,}" for _, n in points],
+            textposition="outside",
+            cliponaxis=False,
+            hovertemplate="%{x}<br>%{y:,}<extra></extra>",
+        )
+    )
+    fig.update_layout(**LAYOUT, yaxis={"rangemode": "tozero"}, bargap=0.3)
+    return fig.to_json()
+
+
+def pyramid(points: list[tuple[str, int]]) -> str:
+    """The 1-9-90 community pyramid: the smallest tier on top."""
+    fig = go.Figure(
+        go.Funnel(
+            y=[label for label, _ in points],
+            x=[n for _, n in points],
+            marker={"color": PALETTE[: len(points)]},
+            textinfo="value+percent total",
+            hovertemplate="%{y}<br>%{x:,}<extra></extra>",
+        )
+    )
+    fig.update_layout(**{**LAYOUT, "margin": {"l": 100, "r": 16, "t": 8, "b": 20}})
+    return fig.to_json()

@@ -2,6 +2,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from siyu.console import views
+from siyu.segments import views_layers
 
 app_name = "console"
 
@@ -17,6 +18,7 @@ urlpatterns = [
     path("customers/<int:customer_id>/", views.customer_detail, name="customer"),
     path("customers/<int:customer_id>/timeline/", views.customer_timeline, name="customer_timeline"),
     path("customers/<int:customer_id>/tags/", views.customer_tags, name="customer_tags"),
+    path("layers/", views_layers.layers, name="layers"),
     path("conflicts/", views.conflicts, name="conflicts"),
     path("org/", views.org, name="org"),
     path("staff/", views.staff, name="staff"),

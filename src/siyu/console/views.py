@@ -24,6 +24,7 @@ from siyu.customers.models import IdentityConflict
 from siyu.customers.services import dismiss_conflict, merge_by_operator
 from siyu.org.models import ApiKey, Membership, OrgUnit, Staff
 from siyu.org.services import create_api_key, revoke_api_key
+from siyu.segments.layer_queries import customer_layers
 from siyu.tags.models import Tag
 from siyu.tags.services import add_tag, remove_tag
 
@@ -138,6 +139,7 @@ def customer_detail(request: HttpRequest, customer_id: int) -> HttpResponse:
             "channel": channel_label(customer.source_channel),
             "orders": queries.recent_orders(customer),
             "timeline": queries.timeline(scope, customer, limit=50),
+            "layers": customer_layers(customer.pk),
             **tag_context(request, customer, profile),
         },
     )

@@ -85,6 +85,11 @@ def layer_settings(workspace: Workspace) -> LayerSettings:
     return settings
 
 
+def current_thresholds(workspace: Workspace) -> lr.Thresholds:
+    """The workspace's thresholds, or the defaults when none were saved (reads only)."""
+    return thresholds_of(LayerSettings.objects.filter(workspace=workspace).first() or LayerSettings())
+
+
 def thresholds_of(settings: LayerSettings) -> lr.Thresholds:
     return lr.Thresholds(**{f.name: getattr(settings, f.name) for f in fields(lr.Thresholds)})
 
