@@ -27,6 +27,7 @@ from siyu.demo import catalog
 from siyu.demo.keywords import build_keyword_rules
 from siyu.org.models import Membership, OrgUnit, Role, Staff, Workspace
 from siyu.org.services import Login, create_org_unit
+from siyu.segments.layers import recompute_layers
 from siyu.tags.models import Tag, TagGroup
 
 DEMO_SLUG = "demo"
@@ -130,6 +131,8 @@ def build_demo(n_customers: int, seed: int, echo: Echo = print) -> Login:
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("ANALYZE")
+    layered = recompute_layers(brand.workspace, now=now)
+    echo(f"分层 / layers: {layered.customers:,} customers in {layered.seconds:.1f}s")
     echo(
         "数据 / data: "
         + ", ".join(
