@@ -64,6 +64,8 @@ RULE_COLUMNS = (
     "community_tier",
 )
 NEW_TABLE = "siyu_layer_new"
+# A first recompute of a big workspace fills the table: refresh the planner's statistics.
+ANALYZE_AFTER_INSERTS = 10_000
 CHANGED_TABLE = "siyu_layer_changed"
 
 
@@ -132,10 +134,13 @@ def recompute_layers(workspace: Workspace, *, now: dt.datetime | None = None) ->
                 cursor.execute(f"ANALYZE {NEW_TABLE}")
             differs = " OR ".join(f"l.{col} <> n.{col}" for col in RULE_COLUMNS)
             cursor.execute(
-                f"CREATE TEMPORARY TABLE {CHANGED_TABLE} AS SELECT n.customer_id FROM {NEW_TABLE} n "
+                f"CREATE TEMPORARY TABLE {CHANGED_TABLE} AS SELECT n.customer_id, l.customer_id IS NULL AS missing "
+                f"FROM {NEW_TABLE} n "
                 f"LEFT JOIN segments_customerlayer l ON l.customer_id = n.customer_id "
                 f"WHERE l.customer_id IS NULL OR {differs}"
             )
+            if connection.vendor == "postgresql":
+                cursor.execute(f"ANALYZE {CHANGED_TABLE}")
             cursor.execute(f"SELECT COUNT(*) FROM {CHANGED_TABLE}")
             changed = cursor.fetchone()[0]
             if changed:
@@ -148,11 +153,15 @@ def recompute_layers(workspace: Workspace, *, now: dt.datetime | None = None) ->
                 f"UPDATE segments_customerlayer SET {sets} FROM {NEW_TABLE} n "
                 "WHERE segments_customerlayer.customer_id = n.customer_id"
             )
-            columns = ", ".join(LAYER_COLUMNS)
+            # The missing rows were found above; a NOT EXISTS against the table being filled would
+            # let PostgreSQL re-scan a heap it still believes empty for every row.
+            columns = ", ".join(f"n.{col}" for col in LAYER_COLUMNS)
             cursor.execute(
-                f"INSERT INTO segments_customerlayer ({columns}) SELECT {columns} FROM {NEW_TABLE} n "
-                "WHERE NOT EXISTS (SELECT 1 FROM segments_customerlayer l WHERE l.customer_id = n.customer_id)"
+                f"INSERT INTO segments_customerlayer ({', '.join(LAYER_COLUMNS)}) SELECT {columns} "
+                f"FROM {NEW_TABLE} n JOIN {CHANGED_TABLE} ch ON ch.customer_id = n.customer_id WHERE ch.missing"
             )
+            if connection.vendor == "postgresql" and cursor.rowcount > ANALYZE_AFTER_INSERTS:
+                cursor.execute("ANALYZE segments_customerlayer")
             cursor.execute(
                 "DELETE FROM segments_customerlayer WHERE workspace_id = %s AND customer_id IN "
                 "(SELECT id FROM customers_customer WHERE workspace_id = %s AND merged_into_id IS NOT NULL)",
