@@ -74,7 +74,7 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"cannot encode {type(value).__name__}")
 
 
-def _pg_records(names: list[str], rows: Sequence[Sequence[Any]]) -> str:
+def pg_records(names: list[str], rows: Sequence[Sequence[Any]]) -> str:
     records = []
     for row in rows:
         record = {}
@@ -84,7 +84,7 @@ def _pg_records(names: list[str], rows: Sequence[Sequence[Any]]) -> str:
     return json.dumps(records, ensure_ascii=False, default=_json_default)
 
 
-def _record_columns(columns: dict[str, ColumnType]) -> str:
+def record_columns(columns: dict[str, ColumnType]) -> str:
     return ", ".join(f"{name} {PG_CASTS[kind]}" for name, kind in columns.items())
 
 
@@ -134,8 +134,8 @@ def insert_rows(
         with connection.cursor() as cursor:
             cursor.execute(
                 f"INSERT INTO {table} ({', '.join(names)}) SELECT {', '.join(names)} "
-                f"FROM json_to_recordset(%s::json) AS v({_record_columns(columns)}) ON CONFLICT DO NOTHING",
-                [_pg_records(names, rows)],
+                f"FROM json_to_recordset(%s::json) AS v({record_columns(columns)}) ON CONFLICT DO NOTHING",
+                [pg_records(names, rows)],
             )
         return ids
     if connection.vendor == "postgresql" and rows:
@@ -198,13 +198,13 @@ def update_from_values(
         # All rows in one JSON parameter: a 1,000-row update is one parameter, not 12,000
         # (and JSON encodes far faster than psycopg dumps a Python list per column).
         sql = (
-            f"UPDATE {table} SET {set_sql} FROM json_to_recordset(%s::json) AS v({_record_columns(columns)}) "
+            f"UPDATE {table} SET {set_sql} FROM json_to_recordset(%s::json) AS v({record_columns(columns)}) "
             f"WHERE {table}.{key} = v.{key}"
         )
         if where:
             sql += f" AND ({where.replace('{t}', table)})"
         with connection.cursor() as cursor:
-            cursor.execute(sql, [_pg_records(names, rows)])
+            cursor.execute(sql, [pg_records(names, rows)])
             return cursor.rowcount
     with connection.cursor() as cursor:
         for chunk in _chunks(rows, len(names)):

@@ -39,6 +39,7 @@ from siyu.customers.rules import IdentityKey, normalize_identity, survivor_rank,
 from siyu.customers.schemas import CustomerItem, IdentifyRequest, IdentityIn
 from siyu.org.models import OrgUnit, Staff, Workspace
 from siyu.tags.models import CustomerTag, KeywordMatch, Tag, TagGroup, TagSource
+from siyu.tracking.counters import rebuild_event_counts, rebuild_order_days
 from siyu.tracking.models import Event, Order
 
 PROFILE_FIELDS = ("name", "gender", "birthday", "province", "city", "source_detail")
@@ -316,7 +317,9 @@ def place_entries(
     for attempt in range(CONCURRENT_RETRIES):
         try:
             with transaction.atomic():
-                return _Planner(workspace, source, mark_seen).run(entries)
+                placements = _Planner(workspace, source, mark_seen).run(entries)
+                mark_changed(workspace.pk, [p.customer_id for p in placements])
+                return placements
         except IntegrityError:
             # Another writer stored one of our identities between our read and write:
             # plan again, now seeing it.
@@ -625,6 +628,12 @@ def merge_customers(
     Customer.objects.filter(pk=merged).update(merged_into_id=survivor, updated_at=now)
     # Keep chains one hop long: whoever pointed at the merged profile now points at the survivor.
     Customer.objects.filter(merged_into_id=merged).update(merged_into_id=survivor)
+    # Day counters follow the events and orders; both profiles are re-evaluated by segments
+    # (the merged one leaves every segment, the survivor may enter new ones).
+    time_zone = Workspace.objects.values_list("time_zone", flat=True).get(pk=workspace_id)
+    rebuild_event_counts(workspace_id, time_zone, [survivor, merged])
+    rebuild_order_days(workspace_id, time_zone, [survivor, merged])
+    mark_changed(workspace_id, [survivor, merged])
     return CustomerMerge.objects.create(
         workspace_id=workspace_id, survivor_id=survivor, merged_id=merged, reason=reason, moved=moved, created_at=now
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from siyu.core import clock
 from siyu.core.errors import NotFound
 from siyu.customers.models import Customer
+from siyu.customers.services import mark_changed
 from siyu.org.models import Workspace
 from siyu.org.services import audit
 from siyu.tags.models import CustomerTag, Tag, TagSource
@@ -28,6 +29,7 @@ def add_tag(workspace: Workspace, customer: Customer, tag_id: int, *, user=None,
         },
     )
     if created:
+        mark_changed(workspace.pk, [customer.pk])
         audit(
             workspace=workspace,
             action="tag.add",
@@ -41,6 +43,7 @@ def add_tag(workspace: Workspace, customer: Customer, tag_id: int, *, user=None,
 def remove_tag(workspace: Workspace, customer: Customer, tag_id: int, *, user=None) -> bool:
     deleted, _ = CustomerTag.objects.filter(workspace=workspace, customer=customer, tag_id=tag_id).delete()
     if deleted:
+        mark_changed(workspace.pk, [customer.pk])
         audit(
             workspace=workspace,
             action="tag.remove",

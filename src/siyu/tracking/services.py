@@ -18,8 +18,16 @@ from siyu.core import clock
 from siyu.core.batch import BatchResult, validate_items
 from siyu.core.errors import InvalidInput
 from siyu.core.sql import ColumnType, RawJson, insert_rows, update_from_values
-from siyu.customers.services import Entry, live_customer_ids, lookup_identities, normalize_keys, place_entries
+from siyu.customers.services import (
+    Entry,
+    live_customer_ids,
+    lookup_identities,
+    mark_changed,
+    normalize_keys,
+    place_entries,
+)
 from siyu.org.models import OrgUnit, Workspace
+from siyu.tracking.counters import add_event_counts, rebuild_order_days
 from siyu.tracking.models import Event, Order
 from siyu.tracking.schemas import CustomerRef, EventItem, OrderItem
 
@@ -87,7 +95,11 @@ def ingest_events(workspace: Workspace, items: list[Any], *, source: str) -> Bat
         # DO NOTHING lets a concurrent retry of the same event_id lose the race quietly.
         insert_rows("tracking_event", EVENT_COLUMNS, [r for r in rows if r[-1] is None])
         insert_rows("tracking_event", EVENT_COLUMNS, [r for r in rows if r[-1] is not None], ignore_conflicts=True)
+        # (A concurrent retry that loses the event_id race above would still be counted here;
+        # the pre-check against stored ids makes that a narrow window, not the retry path.)
+        add_event_counts(workspace.pk, workspace.time_zone, ((r[1], r[2], r[4]) for r in rows))
         touch_seen(latest)
+        mark_changed(workspace.pk, latest)
     result.errors.sort(key=lambda e: e.index)
     return result
 
@@ -146,7 +158,11 @@ def ingest_orders(workspace: Workspace, items: list[Any], *, source: str) -> Bat
             cid, at = fields["customer_id"], fields["paid_at"]
             lo, hi = seen.get(cid, (at, at))
             seen[cid] = (min(lo, at), max(hi, at))
+        # An updated order may have moved to another customer: rebuild both.
+        touched = set(seen) | {order.customer_id for order in existing.values()}
+        rebuild_order_days(workspace.pk, workspace.time_zone, sorted(touched))
         touch_seen(seen)
+        mark_changed(workspace.pk, touched)
     result.errors.sort(key=lambda e: e.index)
     return result
 

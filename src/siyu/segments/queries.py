@@ -1,0 +1,137 @@
+"""Scoped reads of segments: previews of unsaved rules, member pages, sizes and trends."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import connection
+
+from siyu.core import clock
+from siyu.core.errors import NotFound
+from siyu.customers.models import Customer
+from siyu.org.models import Workspace
+from siyu.org.rules import Scope
+from siyu.segments import rules as r
+from siyu.segments.models import Segment, SegmentMembership, SegmentSize
+from siyu.segments.services import compile_for
+
+MAX_PAGE = 200
+
+
+def scope_condition(scope: Scope) -> tuple[str, list[Any]]:
+    """The viewer's slice as SQL over ``c`` (the same rule as ``customers.queries.scoped_customers``)."""
+    if scope.kind == "units":
+        return (
+            " AND c.store_id IN (SELECT u.id FROM org_orgunit u WHERE u.workspace_id = %s AND u.path LIKE %s)",
+            [scope.workspace_id, scope.unit_path.replace("%", "") + "%"],
+        )
+    if scope.kind == "staff":
+        return (
+            " AND (c.owner_staff_id = %s OR c.id IN (SELECT sr.customer_id FROM customers_staffrelation sr "
+            "WHERE sr.staff_id = %s AND sr.status = 'active'))",
+            [scope.staff_id or -1, scope.staff_id or -1],
+        )
+    return "", []
+
+
+@dataclass
+class Preview:
+    count: int
+    sample: list[Customer]
+
+
+def preview(
+    workspace: Workspace, scope: Scope, rule: r.Rule, *, sample: int = 10, now: dt.datetime | None = None
+) -> Preview:
+    """How many customers (in the viewer's slice) an unsaved rule selects, and the newest few of them."""
+    compiled = compile_for(workspace, rule, now=now or clock.now())
+    extra, extra_params = scope_condition(scope)
+    select, params = compiled.select(workspace.pk, extra=extra, extra_params=extra_params)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT COUNT(*) FROM ({select}) s", params)
+        count = cursor.fetchone()[0]
+        cursor.execute(f"{select} ORDER BY c.id DESC LIMIT %s", [*params, sample])
+        ids = [row[0] for row in cursor.fetchall()]
+    by_id = Customer.objects.in_bulk(ids)
+    return Preview(count, [by_id[i] for i in ids if i in by_id])
+
+
+def get_segment(workspace: Workspace, segment_id: int) -> Segment:
+    segment = Segment.objects.filter(workspace=workspace, pk=segment_id).first()
+    if segment is None:
+        raise NotFound("no segment with this id", field="segment_id")
+    return segment
+
+
+def member_page(
+    scope: Scope, segment: Segment, *, after: int | None = None, limit: int = 50
+) -> tuple[list[tuple[Customer, dt.datetime]], int | None]:
+    """Current members visible to ``scope``, newest customer id first, by keyset (``after`` = last id seen)."""
+    limit = max(1, min(limit, MAX_PAGE))
+    extra, extra_params = scope_condition(scope)
+    sql = (
+        "SELECT c.id, m.entered_at FROM segments_segmentmembership m JOIN customers_customer c ON c.id = m.customer_id "
+        f"WHERE m.segment_id = %s AND m.exited_at IS NULL AND c.merged_into_id IS NULL{extra}"
+    )
+    params: list[Any] = [segment.pk, *extra_params]
+    if after is not None:
+        sql += " AND m.customer_id < %s"
+        params.append(after)
+    sql += " ORDER BY m.customer_id DESC LIMIT %s"
+    params.append(limit + 1)
+    rows = _fetch(sql, params)
+    more = len(rows) > limit
+    rows = rows[:limit]
+    customers = Customer.objects.in_bulk([cid for cid, _ in rows])
+    items = [(customers[cid], entered) for cid, entered in rows if cid in customers]
+    return items, (rows[-1][0] if more and rows else None)
+
+
+def _fetch(sql: str, params: list[Any]) -> list[tuple]:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = cursor.fetchall()
+    if connection.vendor != "postgresql":
+        from django.utils.dateparse import parse_datetime
+
+        rows = [(cid, parse_datetime(at).replace(tzinfo=dt.UTC) if isinstance(at, str) else at) for cid, at in rows]
+    return rows
+
+
+def iter_member_ids(scope: Scope, segment: Segment, chunk: int = 5000):
+    """Every current member visible to ``scope``, in chunks (for exports)."""
+    after = None
+    while True:
+        extra, extra_params = scope_condition(scope)
+        sql = (
+            "SELECT c.id FROM segments_segmentmembership m JOIN customers_customer c ON c.id = m.customer_id "
+            f"WHERE m.segment_id = %s AND m.exited_at IS NULL AND c.merged_into_id IS NULL{extra}"
+        )
+        params: list[Any] = [segment.pk, *extra_params]
+        if after is not None:
+            sql += " AND m.customer_id < %s"
+            params.append(after)
+        sql += " ORDER BY m.customer_id DESC LIMIT %s"
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [*params, chunk])
+            ids = [row[0] for row in cursor.fetchall()]
+        if not ids:
+            return
+        yield ids
+        after = ids[-1]
+
+
+def segment_trend(segment: Segment, days: int = 30) -> list[SegmentSize]:
+    return list(SegmentSize.objects.filter(segment=segment).order_by("-day")[:days])[::-1]
+
+
+def customer_segments(customer: Customer) -> list[dict[str, Any]]:
+    """Segments a customer is in now, with when they entered (for the profile)."""
+    rows = (
+        SegmentMembership.objects.filter(customer=customer, exited_at__isnull=True, segment__archived_at__isnull=True)
+        .select_related("segment")
+        .order_by("segment__name")
+    )
+    return [{"id": m.segment_id, "name": m.segment.name, "entered_at": m.entered_at} for m in rows]
