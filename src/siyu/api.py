@@ -106,3 +106,7 @@ from siyu.tags.api import router as tags_router  # noqa: E402
 
 api.add_router("/", conversations_router)
 api.add_router("/", tags_router)
+
+from siyu.segments.api import router as segments_router  # noqa: E402
+
+api.add_router("/", segments_router)

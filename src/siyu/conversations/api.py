@@ -14,6 +14,7 @@ from siyu.conversations.models import RiskRule
 from siyu.conversations.schemas import MessageItem, RiskRuleIn
 from siyu.core.apischemas import BatchIn, BatchOut, batch_answer, check_batch_size, item_schema_extra
 from siyu.core.limits import MAX_ID
+from siyu.segments.tasks import request_refresh
 
 router = Router(tags=["messages & risk control"])
 
@@ -23,7 +24,9 @@ def messages_batch(request: HttpRequest, body: BatchIn):
     """Store up to 1,000 archived messages. An `external_msgid` already stored counts as a duplicate.
     Customer text runs through the keyword rules, staff text through the risk rules. `ids[i]` is the message id."""
     check_batch_size(body)
-    return batch_answer(services.ingest_messages(request.workspace, body.items, source="api"), with_ids=True)
+    result = services.ingest_messages(request.workspace, body.items, source="api")
+    request_refresh(request.workspace.pk)
+    return batch_answer(result, with_ids=True)
 
 
 def risk_rule_dict(rule: RiskRule) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from siyu.core.limits import MAX_ID
 from siyu.customers import queries
 from siyu.customers.schemas import CustomerItem, IdentifyRequest
 from siyu.customers.services import link_identities, upsert_customers
+from siyu.segments.tasks import request_refresh
 
 router = Router(tags=["customers"])
 
@@ -24,7 +25,9 @@ router = Router(tags=["customers"])
 def customers_batch(request: HttpRequest, body: BatchIn):
     """Upsert up to 1,000 customers by their identities. `ids[i]` is the customer item i landed on."""
     check_batch_size(body)
-    return batch_answer(upsert_customers(request.workspace, body.items, source="api"), with_ids=True)
+    result = upsert_customers(request.workspace, body.items, source="api")
+    request_refresh(request.workspace.pk)
+    return batch_answer(result, with_ids=True)
 
 
 class IdentifyOut(Schema):
@@ -37,7 +40,9 @@ class IdentifyOut(Schema):
 def identify(request: HttpRequest, body: IdentifyRequest):
     """These identities are one person: merge the profiles that hold them (or record a conflict
     when two profiles hold different values of a one-per-person identity type)."""
-    return link_identities(request.workspace, body.model_dump(), source="api")
+    answer = link_identities(request.workspace, body.model_dump(), source="api")
+    request_refresh(request.workspace.pk)
+    return answer
 
 
 class ListFilters(Schema):
