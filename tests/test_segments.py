@@ -357,3 +357,31 @@ def test_sqlite_and_postgres_both_run_the_refresh_in_one_transaction(brand):
         services.refresh_workspace(brand.workspace)
     assert CustomerChange.objects.filter(customer_id=12345678).exists()
     assert connection.vendor in ("sqlite", "postgresql")
+
+
+def test_a_bulk_backfill_of_counters_matches_counting_at_ingest(brand):
+    from siyu.tracking.counters import rebuild_workspace_counters
+
+    lin, wang = make_customer(brand, "林"), make_customer(brand, "王")
+    views(brand, lin, 2, dt.datetime(2026, 11, 20, 23, 30, tzinfo=dt.UTC))
+    views(brand, wang, 1, dt.datetime(2026, 11, 20, 15, 59, tzinfo=dt.UTC))
+    ingest_orders(
+        brand.workspace,
+        [
+            {
+                "customer_id": lin.pk,
+                "order_no": "A1",
+                "total_fen": 9900,
+                "refund_fen": 900,
+                "paid_at": "2026-11-20T23:59:00+08:00",
+            }
+        ],
+        source="test",
+    )
+    at_ingest = set(EventDaily.objects.values_list("customer_id", "name", "day", "count"))
+    orders_at_ingest = set(OrderDaily.objects.values_list("customer_id", "day", "orders", "amount_fen"))
+    rebuild_workspace_counters(brand.workspace.pk, brand.workspace.time_zone)
+    assert set(EventDaily.objects.values_list("customer_id", "name", "day", "count")) == at_ingest
+    assert set(OrderDaily.objects.values_list("customer_id", "day", "orders", "amount_fen")) == orders_at_ingest
+    assert (wang.pk, "view_product", dt.date(2026, 11, 20), 1) in at_ingest
+    assert orders_at_ingest == {(lin.pk, dt.date(2026, 11, 20), 1, 9000)}

@@ -201,6 +201,41 @@ def layers_recompute(workspace_slug: str) -> None:
     click.echo("  community: " + ", ".join(f"{k} {v:,}" for k, v in sorted(report.community_tiers.items())))
 
 
+@main.group()
+def segments() -> None:
+    """Segments: keep materialised membership fresh."""
+
+
+@segments.command("refresh")
+@click.option("--workspace", "workspace_slug", default=None, help="One workspace (default: all).")
+@click.option("--full", is_flag=True, help="Rebuild every segment instead of re-evaluating what changed.")
+@click.option("--every", type=click.IntRange(min=1), default=None, help="Repeat every N seconds (a scheduler loop).")
+def segments_refresh(workspace_slug: str | None, full: bool, every: int | None) -> None:
+    """Refresh segments now; with --every, keep doing it (rolling windows move on at local midnight)."""
+    import time
+
+    setup_django()
+    from siyu.core.errors import DomainError
+    from siyu.org.models import Workspace
+    from siyu.org.services import get_workspace
+    from siyu.segments.services import refresh_workspace
+
+    while True:
+        try:
+            workspaces = [get_workspace(workspace_slug)] if workspace_slug else list(Workspace.objects.order_by("pk"))
+        except DomainError as exc:
+            raise click.ClickException(exc.message) from exc
+        for ws in workspaces:
+            report = refresh_workspace(ws, full=full)
+            click.echo(
+                f"{ws.slug}: {len(report.segments)} segments, {report.changed_customers:,} changed customers, "
+                f"+{report.entered:,} / -{report.exited:,} members in {report.seconds:.2f}s"
+            )
+        if every is None:
+            return
+        time.sleep(every)
+
+
 @main.command("import")
 @click.argument("kind", type=click.Choice(["customers", "orders", "events"]))
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))

@@ -25,6 +25,7 @@ from siyu.core.errors import InvalidInput
 from siyu.core.sql import ColumnType, insert_rows
 from siyu.demo import catalog
 from siyu.demo.keywords import build_keyword_rules
+from siyu.demo.segments import build_segments
 from siyu.org.models import Membership, OrgUnit, Role, Staff, Workspace
 from siyu.org.services import Login, create_org_unit
 from siyu.segments.layers import recompute_layers
@@ -70,6 +71,14 @@ OA_APP_ID = "wx_demo_oa"
 MP_APP_ID = "wx_demo_mp"
 # Tables the demo writes, children first, for a fast wipe of a previous demo.
 WORKSPACE_TABLES = [
+    "segments_segmenttagrule",
+    "segments_segmentmembership",
+    "segments_customerlayer",
+    "customers_customerchange",
+    "customers_consent",
+    "customers_officialaccountfollow",
+    "tracking_eventdaily",
+    "tracking_orderdaily",
     "tags_keywordmatch",
     "conversations_riskalert",
     "tags_customertag",
@@ -133,6 +142,7 @@ def build_demo(n_customers: int, seed: int, echo: Echo = print) -> Login:
             cursor.execute("ANALYZE")
     layered = recompute_layers(brand.workspace, now=now)
     echo(f"分层 / layers: {layered.customers:,} customers in {layered.seconds:.1f}s")
+    build_segments(brand.workspace, now, echo, oa_app_id=OA_APP_ID)
     echo(
         "数据 / data: "
         + ", ".join(
@@ -148,6 +158,11 @@ def wipe_demo() -> None:
     if workspace is None:
         return
     with connection.cursor() as cursor:
+        cursor.execute(
+            "DELETE FROM segments_segmentsize WHERE segment_id IN "
+            "(SELECT id FROM segments_segment WHERE workspace_id = %s)",
+            [workspace.pk],
+        )
         for table in WORKSPACE_TABLES:
             cursor.execute(f"DELETE FROM {table} WHERE workspace_id = %s", [workspace.pk])
         cursor.execute("DELETE FROM org_staff WHERE workspace_id = %s", [workspace.pk])

@@ -98,3 +98,66 @@ def rebuild_order_days(workspace_id: int, time_zone: str, customer_ids: Sequence
         cursor.execute(f"DELETE FROM tracking_orderdaily WHERE {condition}", params)
     rows = [(workspace_id, cid, day, n, amount) for (cid, day), (n, amount) in sorted(totals.items())]
     insert_rows("tracking_orderdaily", ORDER_DAILY_COLUMNS, rows)
+
+
+def fixed_offset_seconds(time_zone: str, first: dt.datetime, last: dt.datetime) -> int | None:
+    """The zone's UTC offset if it is the same over the whole range (no DST in between), else None."""
+    tz = ZoneInfo(time_zone)
+    offsets = set()
+    year = first.year
+    while year <= last.year:
+        for month in (1, 4, 7, 10):
+            offsets.add(dt.datetime(year, month, 1, tzinfo=tz).utcoffset())
+        year += 1
+    offsets |= {first.astimezone(tz).utcoffset(), last.astimezone(tz).utcoffset()}
+    return int(offsets.pop().total_seconds()) if len(offsets) == 1 else None
+
+
+def rebuild_workspace_counters(workspace_id: int, time_zone: str) -> None:
+    """Recount every day counter of a workspace from the raw rows, set-based (after bulk loads
+    that wrote events and orders directly, e.g. the demo)."""
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM tracking_eventdaily WHERE workspace_id = %s", [workspace_id])
+        cursor.execute("DELETE FROM tracking_orderdaily WHERE workspace_id = %s", [workspace_id])
+        if connection.vendor == "postgresql":
+            day = "(({col}) AT TIME ZONE %s)::date"
+            params_day: list = [time_zone]
+        else:
+            cursor.execute(
+                "SELECT MIN(t), MAX(t) FROM (SELECT MIN(occurred_at) t FROM tracking_event WHERE workspace_id = %s "
+                "UNION ALL SELECT MAX(occurred_at) FROM tracking_event WHERE workspace_id = %s "
+                "UNION ALL SELECT MIN(paid_at) FROM tracking_order WHERE workspace_id = %s "
+                "UNION ALL SELECT MAX(paid_at) FROM tracking_order WHERE workspace_id = %s) x",
+                [workspace_id] * 4,
+            )
+            lo, hi = cursor.fetchone()
+            if lo is None:
+                return
+            parse = dt.datetime.fromisoformat
+            offset = fixed_offset_seconds(time_zone, parse(lo).replace(tzinfo=dt.UTC), parse(hi).replace(tzinfo=dt.UTC))
+            if offset is None:
+                # A zone with daylight saving: day boundaries move, so count in Python per customer chunk.
+                ids = list(
+                    Event.objects.filter(workspace_id=workspace_id).values_list("customer_id", flat=True).distinct()
+                )
+                for start in range(0, len(ids), 5000):
+                    rebuild_event_counts(workspace_id, time_zone, ids[start : start + 5000])
+                ids = list(
+                    Order.objects.filter(workspace_id=workspace_id).values_list("customer_id", flat=True).distinct()
+                )
+                rebuild_order_days(workspace_id, time_zone, ids)
+                return
+            day = "date({col}, %s)"
+            params_day = [f"{offset:+d} seconds"]
+        cursor.execute(
+            "INSERT INTO tracking_eventdaily (workspace_id, customer_id, name, day, count) "
+            f"SELECT workspace_id, customer_id, name, {day.format(col='occurred_at')}, COUNT(*) FROM tracking_event "
+            "WHERE workspace_id = %s GROUP BY 1, 2, 3, 4",
+            [*params_day, workspace_id],
+        )
+        cursor.execute(
+            "INSERT INTO tracking_orderdaily (workspace_id, customer_id, day, orders, amount_fen) "
+            f"SELECT workspace_id, customer_id, {day.format(col='paid_at')}, COUNT(*), SUM(paid_fen - refund_fen) "
+            "FROM tracking_order WHERE workspace_id = %s AND status = 'paid' GROUP BY 1, 2, 3",
+            [*params_day, workspace_id],
+        )
