@@ -90,3 +90,45 @@ def pyramid(points: list[tuple[str, int]]) -> str:
     )
     fig.update_layout(**{**LAYOUT, "margin": {"l": 100, "r": 16, "t": 8, "b": 20}})
     return fig.to_json()
+
+
+def segment_trend(points: list[tuple[str, int, int, int]], labels: tuple[str, str, str]) -> str:
+    """A segment's size per day (line) with the customers who entered and exited (bars, right axis)."""
+    days = [d for d, *_ in points]
+    fig = go.Figure(
+        [
+            go.Scatter(
+                x=days,
+                y=[size for _, size, _, _ in points],
+                name=labels[0],
+                mode="lines+markers",
+                line={"color": PALETTE[2], "width": 2},
+                hovertemplate="%{x}<br>%{y:,}<extra></extra>",
+            ),
+            go.Bar(
+                x=days,
+                y=[entered for *_, entered, _ in points],
+                name=labels[1],
+                marker_color=PALETTE[3],
+                yaxis="y2",
+                opacity=0.6,
+            ),
+            go.Bar(
+                x=days,
+                y=[-exited for *_, exited in points],
+                name=labels[2],
+                marker_color=PALETTE[4],
+                yaxis="y2",
+                opacity=0.6,
+            ),
+        ]
+    )
+    fig.update_layout(
+        **LAYOUT,
+        xaxis={"type": "date"},
+        yaxis={"rangemode": "tozero"},
+        yaxis2={"overlaying": "y", "side": "right", "showgrid": False, "zeroline": True},
+        barmode="relative",
+        legend={"orientation": "h", "y": -0.2},
+    )
+    return fig.to_json()

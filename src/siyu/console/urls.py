@@ -36,3 +36,15 @@ urlpatterns += [
     path("keyword-rules/<int:rule_id>/", tag_views.keyword_rule_edit, name="keyword_rule"),
     path("risk/", conversation_views.risk, name="risk"),
 ]
+
+# Customer segments (客户分群).
+from siyu.segments import views as segment_views  # noqa: E402
+
+urlpatterns += [
+    path("segments/", segment_views.segment_list, name="segments"),
+    path("segments/new/", segment_views.segment_edit, name="segment_new"),
+    path("segments/preview/", segment_views.segment_preview, name="segment_preview"),
+    path("segments/<int:segment_id>/", segment_views.segment_detail, name="segment"),
+    path("segments/<int:segment_id>/edit/", segment_views.segment_edit, name="segment_edit"),
+    path("segments/<int:segment_id>/export.csv", segment_views.segment_export, name="segment_export"),
+]

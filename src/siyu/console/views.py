@@ -25,6 +25,7 @@ from siyu.customers.services import dismiss_conflict, merge_by_operator
 from siyu.org.models import ApiKey, Membership, OrgUnit, Staff
 from siyu.org.services import create_api_key, revoke_api_key
 from siyu.segments.layer_queries import customer_layers
+from siyu.segments.queries import customer_segments
 from siyu.tags.models import Tag
 from siyu.tags.services import add_tag, remove_tag
 
@@ -140,6 +141,7 @@ def customer_detail(request: HttpRequest, customer_id: int) -> HttpResponse:
             "orders": queries.recent_orders(customer),
             "timeline": queries.timeline(scope, customer, limit=50),
             "layers": customer_layers(customer.pk),
+            "segments": customer_segments(customer) if scope.kind != "staff" else None,
             **tag_context(request, customer, profile),
         },
     )
