@@ -23,6 +23,8 @@ EVENT_LABELS = {
     "scan_code": gettext_lazy("扫码"),
     "share_poster": gettext_lazy("分享海报"),
     "search": gettext_lazy("搜索"),
+    "segment_entered": gettext_lazy("进入分群"),
+    "segment_exited": gettext_lazy("离开分群"),
 }
 
 
