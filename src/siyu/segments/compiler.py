@@ -31,6 +31,9 @@ class Context:
     time_zone: str = "Asia/Shanghai"
     # Rules of other segments of the workspace, for membership conditions (inlined).
     segments: dict[int, r.Rule] = field(default_factory=dict)
+    # A subquery of customer ids the caller restricts the answer to (an incremental refresh):
+    # pushed into every per-customer subquery so it aggregates only those customers' rows.
+    only: str | None = None
 
     @property
     def pg(self) -> bool:
@@ -104,6 +107,12 @@ class _State:
         """Local midnight of ``day`` as a stored UTC instant."""
         at = dt.datetime.combine(day, dt.time(), ZoneInfo(self.ctx.time_zone)).astimezone(dt.UTC)
         return self.p(at if self.ctx.pg else str(at.replace(tzinfo=None)))
+
+    def where(self, alias: str) -> str:
+        """``WHERE`` for a subquery over ``alias``, limited to the context's customers if any."""
+        if self.ctx.only is None:
+            return "WHERE "
+        return f"WHERE {alias}.customer_id IN ({self.ctx.only}) AND "
 
     def ws(self) -> str:
         return self.p(self.ctx.workspace_id)
@@ -241,7 +250,7 @@ class _State:
     # -- tags, reach, org -------------------------------------------------------------------
     def tags(self, node: r.TagsCondition) -> str:
         ids = sorted(set(node.tag_ids))
-        base = f"SELECT ct.customer_id FROM tags_customertag ct WHERE ct.tag_id IN {self.ids(ids)}"
+        base = f"SELECT ct.customer_id FROM tags_customertag ct {self.where('ct')}ct.tag_id IN {self.ids(ids)}"
         if node.match == "any":
             return f"(c.id IN ({base}))"
         if node.match == "none":
@@ -252,7 +261,7 @@ class _State:
         if node.channel == "wecom":
             sql = (
                 "SELECT sr.customer_id FROM customers_staffrelation sr "
-                f"WHERE sr.workspace_id = {self.ws()} AND sr.status = 'active'"
+                f"{self.where('sr')}sr.workspace_id = {self.ws()} AND sr.status = 'active'"
             )
             if node.staff_id:
                 sql += f" AND sr.staff_id = {self.p(node.staff_id)}"
@@ -262,16 +271,16 @@ class _State:
         if node.channel == "official_account":
             return (
                 "(c.id IN (SELECT f.customer_id FROM customers_officialaccountfollow f "
-                f"WHERE f.workspace_id = {self.ws()} AND f.subscribed = {self.p(True)}))"
+                f"{self.where('f')}f.workspace_id = {self.ws()} AND f.subscribed = {self.p(True)}))"
             )
         identity = "phone" if node.channel == "sms" else "email"
         sql = (
             "(c.id IN (SELECT i.customer_id FROM customers_identity i "
-            f"WHERE i.workspace_id = {self.ws()} AND i.type = {self.p(identity)}))"
+            f"{self.where('i')}i.workspace_id = {self.ws()} AND i.type = {self.p(identity)}))"
         )
         if node.channel == "sms":
             sql += (
-                " AND (c.id IN (SELECT k.customer_id FROM customers_consent k WHERE k.workspace_id = "
+                f" AND (c.id IN (SELECT k.customer_id FROM customers_consent k {self.where('k')}k.workspace_id = "
                 f"{self.ws()} AND k.channel = 'sms' AND k.purpose = 'marketing' AND k.status = 'granted'))"
             )
         return f"({sql})"
@@ -322,7 +331,7 @@ class _State:
         if raw:
             # Parameters are collected in the order they appear in the text.
             sql = (
-                f"SELECT e.customer_id FROM tracking_event e WHERE e.workspace_id = {self.ws()} "
+                f"SELECT e.customer_id FROM tracking_event e {self.where('e')}e.workspace_id = {self.ws()} "
                 f"AND e.name = {self.p(node.name)}{self.window_sql(node.window, None, 'e.occurred_at')}"
             )
             for f in node.where:
@@ -330,13 +339,13 @@ class _State:
             sql += " GROUP BY e.customer_id"
             return self.counted(sql, "COUNT(*)", node.count.op, node.count.value)
         sql = (
-            f"SELECT d.customer_id FROM tracking_eventdaily d WHERE d.workspace_id = {self.ws()} "
+            f"SELECT d.customer_id FROM tracking_eventdaily d {self.where('d')}d.workspace_id = {self.ws()} "
             f"AND d.name = {self.p(node.name)}{self.window_sql(node.window, 'd.day', None)} GROUP BY d.customer_id"
         )
         return self.counted(sql, "SUM(d.count)", node.count.op, node.count.value)
 
     def orders(self, node: r.OrdersCondition) -> str:
-        base = f"SELECT o.customer_id FROM tracking_orderdaily o WHERE o.workspace_id = {self.ws()}"
+        base = f"SELECT o.customer_id FROM tracking_orderdaily o {self.where('o')}o.workspace_id = {self.ws()}"
         if node.window is not None and node.window.last_days is not None:
             self.dependencies.append(Dependency("orders", "", node.window.last_days))
         if node.measure in ("count", "total_fen"):
@@ -361,7 +370,7 @@ class _State:
         if node.window is not None and node.window.last_days is not None:
             self.dependencies.append(Dependency("orders", "", node.window.last_days))
         sql = (
-            f"SELECT o.customer_id FROM tracking_order o WHERE o.workspace_id = {self.ws()} "
+            f"SELECT o.customer_id FROM tracking_order o {self.where('o')}o.workspace_id = {self.ws()} "
             f"AND o.status = 'paid'{self.window_sql(node.window, None, 'o.paid_at')}"
         )
         if self.ctx.pg:
@@ -377,7 +386,7 @@ class _State:
 
     def layer(self, node: r.LayerCondition) -> str:
         column = f"l.{node.layer}"
-        sql = f"SELECT l.customer_id FROM segments_customerlayer l WHERE l.workspace_id = {self.ws()} AND "
+        sql = f"SELECT l.customer_id FROM segments_customerlayer l {self.where('l')}l.workspace_id = {self.ws()} AND "
         if node.layer in r.CODE_LAYERS:
             sql += f"{column} <> '' AND "
         if node.op in ("in", "not_in"):

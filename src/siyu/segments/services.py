@@ -16,6 +16,7 @@ A crash anywhere rolls the whole refresh back, change marks included, so nothing
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import time
@@ -311,9 +312,11 @@ def refresh_workspace(workspace: Workspace, *, now: dt.datetime | None = None, f
             with connection.cursor() as cursor:
                 cursor.execute("SET LOCAL work_mem = '256MB'")
         segments = Segment.objects.filter(workspace=workspace, archived_at__isnull=True).order_by("pk")
+        restricted = dataclasses.replace(ctx, only="SELECT customer_id FROM seg_cand")
         for segment in segments:
             compiled = compile_rule(rules[segment.pk], ctx)
-            report.segments.append(_refresh_segment(segment, compiled, ctx, changed, now, full=full))
+            narrow = compile_rule(rules[segment.pk], restricted)
+            report.segments.append(_refresh_segment(segment, compiled, narrow, ctx, changed, now, full=full))
     report.seconds = time.perf_counter() - started
     return report
 
@@ -327,8 +330,16 @@ def drain_changes(workspace_id: int) -> list[int]:
 
 
 def _refresh_segment(
-    segment: Segment, compiled: Compiled, ctx: Context, changed: list[int], now: dt.datetime, *, full: bool
+    segment: Segment,
+    compiled: Compiled,
+    narrow: Compiled,
+    ctx: Context,
+    changed: list[int],
+    now: dt.datetime,
+    *,
+    full: bool,
 ) -> SegmentDiff:
+    """``compiled`` answers for the whole workspace, ``narrow`` only for the customers in ``seg_cand``."""
     gap = (ctx.today - segment.refreshed_day).days if segment.refreshed_day else None
     rebuild = full or segment.refreshed_revision != segment.revision or gap is None or gap > MAX_INCREMENTAL_GAP_DAYS
     diff = SegmentDiff(segment.pk, rebuilt=rebuild)
@@ -345,7 +356,7 @@ def _refresh_segment(
             cursor.execute("SELECT COUNT(*) FROM seg_cand")
             diff.candidates = cursor.fetchone()[0]
         if diff.candidates:
-            _apply(segment, compiled, now, candidates=True, diff=diff)
+            _apply(segment, narrow, now, candidates=True, diff=diff)
     if rebuild:
         size = segment.memberships.filter(exited_at__isnull=True).count()
     else:
