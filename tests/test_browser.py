@@ -74,3 +74,40 @@ def test_login_dashboard_and_profile(live_server, demo_customer, browser_page):
     assert page.inner_text("[data-testid=customer-name]") == customer.name
     assert page.locator("[data-testid=timeline-entry]").count() > 0
     assert errors == [], errors
+
+
+@pytest.fixture
+def shanghai_count(demo_customer):
+    """How many live demo customers live in 上海 (counted before Playwright starts)."""
+    from siyu.customers.models import Customer
+
+    return Customer.objects.filter(workspace__slug="demo", city="上海", merged_into__isnull=True).count()
+
+
+def test_segment_builder_live_count_and_save(live_server, shanghai_count, browser_page):
+    from siyu.demo.services import DEMO_PASSWORD
+
+    page = browser_page
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(f"{live_server.url}/login/")
+    page.fill("#id_username", "admin")
+    page.fill("#id_password", DEMO_PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_selector("[data-testid=pool-size]")
+
+    page.goto(f"{live_server.url}/segments/new/")
+    page.fill("#id_name", "浏览器里建的上海客户")
+    page.select_option("#new-kind", "field")
+    page.click("#add-condition")
+    row = page.locator("[data-testid=condition]").first
+    row.locator("[data-k=field]").select_option("city")
+    row.locator("[data-k=op]").select_option("eq")
+    row.locator("[data-k=value]").fill("上海")
+    page.wait_for_selector(f"[data-testid=preview-count][data-count='{shanghai_count}']", timeout=10000)
+
+    page.click("[data-testid=save]")
+    page.wait_for_selector("[data-testid=segment-name]")
+    assert page.inner_text("[data-testid=segment-name]") == "浏览器里建的上海客户"
+    assert "城市 = 上海" in page.inner_text("[data-testid=rule-text]")
+    assert errors == [], errors

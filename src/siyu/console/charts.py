@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import plotly.graph_objects as go
 
 PALETTE = ["#d6336c", "#6f42c1", "#0d6efd", "#20c997", "#fd7e14", "#6c757d", "#198754"]
@@ -123,9 +125,13 @@ def segment_trend(points: list[tuple[str, int, int, int]], labels: tuple[str, st
             ),
         ]
     )
+    # Whole days on the axis, at least a week wide: one refresh otherwise zooms into milliseconds.
+    first, last = dt.date.fromisoformat(days[0]), dt.date.fromisoformat(days[-1])
+    start = min(first, last - dt.timedelta(days=6)) - dt.timedelta(days=1)
+    xaxis = {"type": "date", "tickformat": "%m-%d", "range": [f"{start} 12:00", f"{last} 12:00"]}
     fig.update_layout(
         **LAYOUT,
-        xaxis={"type": "date"},
+        xaxis=xaxis,
         yaxis={"rangemode": "tozero"},
         yaxis2={"overlaying": "y", "side": "right", "showgrid": False, "zeroline": True},
         barmode="relative",

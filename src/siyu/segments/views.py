@@ -250,12 +250,35 @@ def segment_edit(request: HttpRequest, segment_id: int | None = None) -> HttpRes
                 user=request.user,
             )
         except (InvalidInput, NotFound) as exc:
-            error = exc
+            error = rule_error(exc)
         else:
             messages.success(request, _("分群已保存，点击“立即刷新”或等待定时刷新后生成成员"))
             return redirect("console:segment", segment_id=saved.pk)
     context = {"segment": segment, "values": values, "error": error, **builder_options(access, segment)}
     return render(request, "console/segments/form.html", context, status=422 if error else 200)
+
+
+# Rule errors come from the validator in English; the commonest get a Chinese hint for operators.
+ERROR_HINTS = [
+    ("List should have at least 1 item", gettext_lazy("请至少选择一项")),
+    ("field required", gettext_lazy("缺少必填项")),
+    ("needs a value", gettext_lazy("请填写值")),
+    ("needs a non-empty text", gettext_lazy("请填写值")),
+    ("valid integer", gettext_lazy("请填写整数")),
+    ("greater than or equal to", gettext_lazy("数值太小")),
+    ("less than or equal to", gettext_lazy("数值太大")),
+    ("is not a date", gettext_lazy("请填写日期")),
+    ("give either sku or category", gettext_lazy("请填写品类或 SKU")),
+    ("loop", gettext_lazy("分群之间不能互相引用")),
+]
+
+
+def rule_error(exc: InvalidInput | NotFound) -> dict[str, Any]:
+    """The message, a Chinese hint when known, and which condition row (1-based) it is about."""
+    hint = next((str(h) for needle, h in ERROR_HINTS if needle in exc.message), "")
+    parts = (exc.field or "").split(".")
+    row = int(parts[2]) + 1 if len(parts) > 2 and parts[:2] == ["match", "conditions"] and parts[2].isdigit() else None
+    return {"message": exc.message, "field": exc.field, "hint": hint, "row": row}
 
 
 def parse_json(text: str) -> Any:
@@ -306,7 +329,7 @@ def segment_preview(request: HttpRequest) -> HttpResponse:
         )
         result = queries.preview(access.workspace, access.scope, rule)
     except InvalidInput as exc:
-        return render(request, "console/segments/_preview.html", {"error": exc})
+        return render(request, "console/segments/_preview.html", {"error": rule_error(exc)})
     stores = store_names(result.sample)
     sample = [{"customer": c, "store": stores.get(c.store_id, "")} for c in result.sample]
     return render(request, "console/segments/_preview.html", {"count": result.count, "sample": sample})
@@ -337,7 +360,8 @@ def segment_detail(request: HttpRequest, segment_id: int) -> HttpResponse:
     members = [
         {
             "customer": c,
-            "entered_at": at,
+            # SQLite hands member_page naive UTC times.
+            "entered_at": at.replace(tzinfo=dt.UTC) if at.tzinfo is None else at,
             "store": stores.get(c.store_id, ""),
             "owner": owners.get(c.owner_staff_id, ""),
         }
