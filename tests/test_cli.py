@@ -49,3 +49,11 @@ def test_secret_key_required_outside_debug(tmp_path):
     env["SIYU_DATABASE_URL"] = f"sqlite:///{tmp_path / 'x.sqlite3'}"
     result = subprocess.run([sys.executable, "-m", "siyu.cli", "migrate"], env=env, capture_output=True, text=True)
     assert result.returncode != 0 and "SIYU_SECRET_KEY" in result.stderr
+
+
+def test_segments_refresh_runs_for_every_workspace_and_can_recompute_layers(run):
+    run("workspace", "create", "--slug", "mybrand", "--name", "我的品牌")
+    first = run("segments", "refresh", "--with-layers").stdout
+    assert "mybrand: layers for 0 customers" in first and "mybrand: 0 segments" in first
+    missing = run("segments", "refresh", "--workspace", "nope", ok=False)
+    assert missing.returncode != 0 and "does not exist" in missing.stderr

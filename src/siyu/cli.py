@@ -210,15 +210,26 @@ def segments() -> None:
 @click.option("--workspace", "workspace_slug", default=None, help="One workspace (default: all).")
 @click.option("--full", is_flag=True, help="Rebuild every segment instead of re-evaluating what changed.")
 @click.option("--every", type=click.IntRange(min=1), default=None, help="Repeat every N seconds (a scheduler loop).")
-def segments_refresh(workspace_slug: str | None, full: bool, every: int | None) -> None:
+@click.option("--with-layers", is_flag=True, help="Also recompute layers once per local day, before refreshing.")
+def segments_refresh(workspace_slug: str | None, full: bool, every: int | None, with_layers: bool) -> None:
     """Refresh segments now; with --every, keep doing it (rolling windows move on at local midnight)."""
     import time
 
     setup_django()
+    from django.db.models import Max
+
+    from siyu.core import clock
+    from siyu.segments.models import CustomerLayer
+
+    def layers_day(ws):
+        last = CustomerLayer.objects.filter(workspace=ws).aggregate(at=Max("computed_at"))["at"]
+        return local_today(ws, last) if last else None
+
     from siyu.core.errors import DomainError
     from siyu.org.models import Workspace
     from siyu.org.services import get_workspace
-    from siyu.segments.services import refresh_workspace
+    from siyu.segments.layers import recompute_layers
+    from siyu.segments.services import local_today, refresh_workspace
 
     while True:
         try:
@@ -226,6 +237,9 @@ def segments_refresh(workspace_slug: str | None, full: bool, every: int | None) 
         except DomainError as exc:
             raise click.ClickException(exc.message) from exc
         for ws in workspaces:
+            if with_layers and layers_day(ws) != local_today(ws, clock.now()):
+                layered = recompute_layers(ws)
+                click.echo(f"{ws.slug}: layers for {layered.customers:,} customers in {layered.seconds:.1f}s")
             report = refresh_workspace(ws, full=full)
             click.echo(
                 f"{ws.slug}: {len(report.segments)} segments, {report.changed_customers:,} changed customers, "
