@@ -16,8 +16,10 @@ from siyu.conversations.models import Message
 from siyu.core.errors import InvalidInput
 from siyu.customers.models import Customer, CustomerChange
 from siyu.segments import layer_rules as lr
+from siyu.segments.layer_queries import customer_layers
 from siyu.segments.layers import layer_settings, recompute_layers, update_layer_settings
 from siyu.segments.models import CustomerLayer
+from siyu.tracking.counters import add_event_counts, rebuild_order_days
 from siyu.tracking.models import Event, Order
 from tests.conftest import PASSWORD
 
@@ -47,6 +49,7 @@ def customer(brand, *, seen_days_ago: int = 400, last_seen_days_ago: int | None 
 
 
 def order(brand, who, at: dt.datetime, yuan: int, *, status="paid", refund_yuan: int = 0) -> None:
+    """Store an order and update the day counters, as ingestion does."""
     Order.objects.create(
         workspace=brand.workspace,
         customer=who,
@@ -59,6 +62,13 @@ def order(brand, who, at: dt.datetime, yuan: int, *, status="paid", refund_yuan:
         created_at=at,
         updated_at=at,
     )
+    rebuild_order_days(brand.workspace.pk, brand.workspace.time_zone, [who.pk])
+
+
+def event(brand, who, name: str, at: dt.datetime) -> None:
+    """Store an event and count it into the day counters, as ingestion does."""
+    Event.objects.create(workspace=brand.workspace, customer=who, name=name, occurred_at=at, received_at=NOW)
+    add_event_counts(brand.workspace.pk, brand.workspace.time_zone, [(who.pk, name, at)])
 
 
 def layer(who) -> CustomerLayer:
@@ -136,12 +146,12 @@ def test_rfm_scores_are_quintiles_within_the_workspace(brand):
     assert scores == [(1, 1, 1), (2, 2, 2), (3, 3, 3), (4, 4, 4), (5, 5, 5)]
     best = layer(buyers[4])
     assert (best.rfm_cell, best.value_tier, best.frequency, best.monetary_fen) == ("important_value", "high", 5, 250000)
-    assert best.recency_days == 10
+    assert best.last_order_day == local(10).date()
     assert layer(buyers[0]).rfm_cell == "general_retain"
     for nobody in (never, lapsed, refunded):
         row = layer(nobody)
         assert (row.r_score, row.f_score, row.m_score, row.rfm_cell, row.value_tier) == (0, 0, 0, "", "")
-    assert layer(lapsed).recency_days == 400 and layer(never).recency_days is None
+    assert layer(lapsed).last_order_day == local(400).date() and layer(never).last_order_day is None
     assert report.customers == 8
     assert report.rfm_cells == {"important_value": 2, "general_retain": 3}
     assert report.lifecycles["churned"] == 2
@@ -195,7 +205,8 @@ def test_lifecycle_boundaries_are_local_days(brand, first_days, last_days, hour,
     order(brand, who, local(last_days, hour, 10 if hour == 0 else 50), 100)
     recompute_layers(brand.workspace, now=NOW)
     row = layer(who)
-    assert (row.lifecycle, row.recency_days) == (stage, last_days)
+    assert (row.lifecycle, row.last_order_day) == (stage, local(last_days).date())
+    assert customer_layers(who.pk, now=NOW).recency_days == last_days
 
 
 def test_never_buyers_are_new_then_staged_by_last_seen(brand):
@@ -240,9 +251,7 @@ def test_community_score_weights_invites_shares_messages_and_group_roles(brand):
     host = customer(brand, group_role="owner")
     sharer = customer(brand)
     for name, days in [("invite", 1), ("share_poster", 2), ("share_content", 3), ("share_poster", 200)]:
-        Event.objects.create(
-            workspace=brand.workspace, customer=sharer, name=name, occurred_at=local(days), received_at=NOW
-        )
+        event(brand, sharer, name, local(days))
     Message.objects.create(workspace=brand.workspace, customer=sharer, direction="in", sent_at=local(1))
     quiet = customer(brand)
     recompute_layers(brand.workspace, now=NOW)
@@ -295,6 +304,7 @@ def test_workspaces_are_ranked_separately(brand, other_workspace):
         workspace=other_workspace, customer=theirs, order_no="X", total_fen=1, paid_fen=1, paid_at=local(300),
         created_at=NOW, updated_at=NOW,
     )  # fmt: skip
+    rebuild_order_days(other_workspace.pk, other_workspace.time_zone, [theirs.pk])
     recompute_layers(brand.workspace, now=NOW)
     assert layer(mine).r_score == 1
     assert not CustomerLayer.objects.filter(customer=theirs).exists()

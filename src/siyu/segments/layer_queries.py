@@ -6,13 +6,15 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 from dataclasses import dataclass
+from zoneinfo import ZoneInfo
 
 from django.db.models import Count, Max
 
+from siyu.core import clock
 from siyu.customers.queries import scoped_customers
 from siyu.org.rules import Scope
 from siyu.segments import layer_rules as lr
-from siyu.segments.models import CustomerLayer
+from siyu.segments.models import CustomerLayer, LayerSettings
 
 Bucket = tuple[str, str, int]  # code, display label, customers
 
@@ -39,6 +41,8 @@ class CustomerLayers:
     m_score: int
     rfm_cell: str
     rfm_cell_label: str
+    last_order_day: dt.date | None
+    # Whole local days from the last paid order to today (None = never bought).
     recency_days: int | None
     frequency: int
     monetary_fen: int
@@ -74,6 +78,8 @@ def layer_distribution(scope: Scope) -> Distribution:
         tiers[tier] += n
         community[group] += n
         computed_at = max(computed_at, at) if computed_at else at
+    # Rows are rewritten only when they change, so the latest recompute is stamped on the settings.
+    computed_at = last_recompute(scope.workspace_id) or computed_at
     return Distribution(
         total=sum(stages.values()),
         computed_at=computed_at,
@@ -85,18 +91,25 @@ def layer_distribution(scope: Scope) -> Distribution:
     )
 
 
-def customer_layers(customer_id: int) -> CustomerLayers | None:
+def last_recompute(workspace_id: int) -> dt.datetime | None:
+    return LayerSettings.objects.filter(workspace_id=workspace_id).values_list("computed_at", flat=True).first()
+
+
+def customer_layers(customer_id: int, *, now: dt.datetime | None = None) -> CustomerLayers | None:
     """One customer's layers as last computed (the caller has already checked scope)."""
-    row = CustomerLayer.objects.filter(customer_id=customer_id).first()
+    row = CustomerLayer.objects.filter(customer_id=customer_id).select_related("workspace").first()
     if row is None:
         return None
+    today = (now or clock.now()).astimezone(ZoneInfo(row.workspace.time_zone)).date()
+    last_day = row.last_order_day
     return CustomerLayers(
         r_score=row.r_score,
         f_score=row.f_score,
         m_score=row.m_score,
         rfm_cell=row.rfm_cell,
         rfm_cell_label=str(lr.RFM_CELL_LABELS.get(row.rfm_cell, "")),
-        recency_days=row.recency_days,
+        last_order_day=last_day,
+        recency_days=None if last_day is None else max((today - last_day).days, 0),
         frequency=row.frequency,
         monetary_fen=row.monetary_fen,
         lifecycle=row.lifecycle,
@@ -106,5 +119,5 @@ def customer_layers(customer_id: int) -> CustomerLayers | None:
         community_score=row.community_score,
         community_tier=row.community_tier,
         community_tier_label=str(lr.COMMUNITY_TIER_LABELS.get(row.community_tier, "")),
-        computed_at=row.computed_at,
+        computed_at=last_recompute(row.workspace_id) or row.computed_at,
     )

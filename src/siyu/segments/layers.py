@@ -4,25 +4,28 @@ recomputed for a whole workspace in SQL (no Python loop over customers).
 ``recompute_layers`` runs in one transaction:
 
 1. lock the workspace's ``LayerSettings`` row, so two recomputes of one workspace queue up;
-2. compute every live customer's new layer row into a temporary table (one statement:
-   aggregates of paid orders, events and incoming messages, ranked with window functions);
-3. record the customers whose layer values differ from the stored ones (or who had none)
-   and mark them for segment re-evaluation (``customers_customerchange``);
-4. update the stored rows, insert the missing ones, and delete rows of merged customers;
-5. count each layer value for the report.
+2. compute every live customer's new layer row into a temporary table (one statement over
+   the day counters ``tracking_orderdaily`` and ``tracking_eventdaily``, which ingestion
+   keeps up to date, plus incoming messages; ranked with window functions);
+3. record the customers whose rule-visible layer values differ from the stored ones (or who
+   had none) and mark them for segment re-evaluation (``customers_customerchange``);
+4. update the stored rows whose values differ (a daily recompute changes few), insert the
+   missing ones, and delete rows of merged customers;
+5. count each layer value for the report and stamp ``LayerSettings.computed_at``.
 
-Days are whole local days in the workspace's time zone. "Today" and the window starts are
-computed here in Python and passed in as UTC instants; SQL only subtracts timestamps in
-seconds, which SQLite and PostgreSQL do alike. ``days since`` a timestamp is
-``(seconds until the next local midnight - 1) // 86400``: exact for zones without daylight
-saving time (Asia/Shanghai); around a DST change it can be one day off for events within an
-hour of midnight.
+Days are whole local days in the workspace's time zone. The day counters are already keyed
+by local day, so order recency and first order are plain date comparisons; customer times
+(first and last seen) and message times are compared with the local midnights of the cut-off
+days, computed here in Python. No per-row date arithmetic, and exact across DST changes.
+Nothing stored moves by itself from one day to the next: a customer's recency is stored as
+the day of their last paid order (``last_order_day``) and read as days before today.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from zoneinfo import ZoneInfo
 
@@ -39,7 +42,7 @@ from siyu.segments.models import LayerSettings
 LAYER_COLUMNS = (
     "customer_id",
     "workspace_id",
-    "recency_days",
+    "last_order_day",
     "frequency",
     "monetary_fen",
     "r_score",
@@ -50,7 +53,6 @@ LAYER_COLUMNS = (
     "value_tier",
     "community_score",
     "community_tier",
-    "computed_at",
 )
 # What segment rules can test: a change in any of these re-evaluates the customer.
 RULE_COLUMNS = (
@@ -63,6 +65,8 @@ RULE_COLUMNS = (
     "community_score",
     "community_tier",
 )
+# Everything stored that a recompute can change; a row is rewritten only if one of them differs.
+VALUE_COLUMNS = ("last_order_day", "frequency", "monetary_fen", *RULE_COLUMNS)
 NEW_TABLE = "siyu_layer_new"
 # A first recompute of a big workspace fills the table: refresh the planner's statistics.
 ANALYZE_AFTER_INSERTS = 10_000
@@ -76,6 +80,9 @@ class LayerReport:
     customers: int
     changed: int
     seconds: float
+    # Stored rows written (updated or inserted): the changed ones plus those whose frequency,
+    # amount or last order day moved without changing a score or stage.
+    written: int = 0
     rfm_cells: dict[str, int] = field(default_factory=dict)
     lifecycles: dict[str, int] = field(default_factory=dict)
     value_tiers: dict[str, int] = field(default_factory=dict)
@@ -116,23 +123,24 @@ def recompute_layers(workspace: Workspace, *, now: dt.datetime | None = None) ->
     """Recompute every live customer's layers in the workspace (see the module docstring)."""
     started = time.perf_counter()
     now = now or clock.now()
+    pg = connection.vendor == "postgresql"
     with transaction.atomic():
         settings = layer_settings(workspace)
         settings = LayerSettings.objects.select_for_update().get(pk=settings.pk)
         thresholds = thresholds_of(settings)
         with connection.cursor() as cursor:
-            if connection.vendor == "postgresql":
+            if pg:
                 # The planner's row estimates for these CTEs are far off, which makes JIT compile the
                 # query for seconds; the work itself is a few sorts and hash joins that need no JIT.
                 cursor.execute("SET LOCAL jit = off")
                 # Three rank sorts and several aggregates over every customer: with the default
-                # 4 MB they spill to disk (measured: the main query takes half as long with this).
+                # 4 MB they spill to disk.
                 cursor.execute("SET LOCAL work_mem = '256MB'")
             for table in (NEW_TABLE, CHANGED_TABLE):
                 cursor.execute(f"DROP TABLE IF EXISTS {table}")
             sql, params = new_layers_sql(workspace, thresholds, now)
             cursor.execute(f"CREATE TEMPORARY TABLE {NEW_TABLE} AS {sql}", params)
-            if connection.vendor == "postgresql":
+            if pg:
                 # Fresh temp tables have no statistics; the joins below need the row count.
                 cursor.execute(f"ANALYZE {NEW_TABLE}")
             differs = " OR ".join(f"l.{col} <> n.{col}" for col in RULE_COLUMNS)
@@ -142,7 +150,7 @@ def recompute_layers(workspace: Workspace, *, now: dt.datetime | None = None) ->
                 f"LEFT JOIN segments_customerlayer l ON l.customer_id = n.customer_id "
                 f"WHERE l.customer_id IS NULL OR {differs}"
             )
-            if connection.vendor == "postgresql":
+            if pg:
                 cursor.execute(f"ANALYZE {CHANGED_TABLE}")
             cursor.execute(f"SELECT COUNT(*) FROM {CHANGED_TABLE}")
             changed = cursor.fetchone()[0]
@@ -151,19 +159,28 @@ def recompute_layers(workspace: Workspace, *, now: dt.datetime | None = None) ->
             # An UPDATE joined to the new rows, then a plain INSERT of the missing ones: both are
             # set-based joins, where INSERT ... ON CONFLICT DO UPDATE probes the key row by row
             # (three times slower on PostgreSQL). Concurrent recomputes are serialised above.
-            sets = ", ".join(f"{col} = n.{col}" for col in LAYER_COLUMNS if col != "customer_id")
+            # Only rows whose values differ are written: on a daily recompute that is a small
+            # fraction, and an unwritten row costs no new tuple, no index entries, no WAL.
+            distinct = "IS DISTINCT FROM" if pg else "IS NOT"  # last_order_day may be NULL
+            moved = " OR ".join(f"l.{col} {distinct} n.{col}" for col in VALUE_COLUMNS)
+            sets = ", ".join(f"{col} = n.{col}" for col in VALUE_COLUMNS)
             cursor.execute(
-                f"UPDATE segments_customerlayer SET {sets} FROM {NEW_TABLE} n "
-                "WHERE segments_customerlayer.customer_id = n.customer_id"
+                f"UPDATE segments_customerlayer AS l SET {sets}, computed_at = %s FROM {NEW_TABLE} n "
+                f"WHERE l.customer_id = n.customer_id AND ({moved})",
+                [adapt(now, "datetime")],
             )
+            written = cursor.rowcount
             # The missing rows were found above; a NOT EXISTS against the table being filled would
             # let PostgreSQL re-scan a heap it still believes empty for every row.
             columns = ", ".join(f"n.{col}" for col in LAYER_COLUMNS)
             cursor.execute(
-                f"INSERT INTO segments_customerlayer ({', '.join(LAYER_COLUMNS)}) SELECT {columns} "
-                f"FROM {NEW_TABLE} n JOIN {CHANGED_TABLE} ch ON ch.customer_id = n.customer_id WHERE ch.missing"
+                f"INSERT INTO segments_customerlayer ({', '.join(LAYER_COLUMNS)}, computed_at) "
+                f"SELECT {columns}, %s FROM {NEW_TABLE} n JOIN {CHANGED_TABLE} ch ON ch.customer_id = n.customer_id "
+                "WHERE ch.missing",
+                [adapt(now, "datetime")],
             )
-            if connection.vendor == "postgresql" and cursor.rowcount > ANALYZE_AFTER_INSERTS:
+            written += cursor.rowcount
+            if pg and cursor.rowcount > ANALYZE_AFTER_INSERTS:
                 cursor.execute("ANALYZE segments_customerlayer")
             cursor.execute(
                 "DELETE FROM segments_customerlayer WHERE workspace_id = %s AND customer_id IN "
@@ -181,6 +198,7 @@ def recompute_layers(workspace: Workspace, *, now: dt.datetime | None = None) ->
                 counts.setdefault(column, {})[value] = count
             for table in (NEW_TABLE, CHANGED_TABLE):
                 cursor.execute(f"DROP TABLE {table}")
+        LayerSettings.objects.filter(pk=settings.pk).update(computed_at=now)
     lifecycles = counts.get("lifecycle", {})
     return LayerReport(
         workspace_id=workspace.pk,
@@ -188,6 +206,7 @@ def recompute_layers(workspace: Workspace, *, now: dt.datetime | None = None) ->
         customers=sum(lifecycles.values()),
         changed=changed,
         seconds=time.perf_counter() - started,
+        written=written,
         rfm_cells={k: v for k, v in counts.get("rfm_cell", {}).items() if k},
         lifecycles=lifecycles,
         value_tiers={k: v for k, v in counts.get("value_tier", {}).items() if k},
@@ -196,7 +215,7 @@ def recompute_layers(workspace: Workspace, *, now: dt.datetime | None = None) ->
 
 
 def new_layers_sql(workspace: Workspace, t: lr.Thresholds, now: dt.datetime) -> tuple[str, dict]:
-    """One SELECT producing a full ``segments_customerlayer`` row per live customer."""
+    """One SELECT producing a ``segments_customerlayer`` row (without ``computed_at``) per live customer."""
     pg = connection.vendor == "postgresql"
     zone = ZoneInfo(workspace.time_zone)
     today = now.astimezone(zone).date()
@@ -204,58 +223,52 @@ def new_layers_sql(workspace: Workspace, t: lr.Thresholds, now: dt.datetime) -> 
     def instant(name: str) -> str:
         return f"%({name})s::timestamptz" if pg else f"%({name})s"
 
-    def days_since(column: str) -> str:
-        # Whole local days before today; future times count as today.
-        if pg:
-            seconds = f"CEIL(EXTRACT(EPOCH FROM ({instant('midnight')} - {column})))::bigint"
-            return f"GREATEST(({seconds} - 1) / 86400, 0)"
-        seconds = (
-            f"(CAST(strftime('%%s', {instant('midnight')}) AS INTEGER) - CAST(strftime('%%s', {column}) AS INTEGER))"
-        )
-        return f"MAX(({seconds} - 1) / 86400, 0)"
+    def day(name: str) -> str:
+        return f"%({name})s::date" if pg else f"%({name})s"
 
     group_role = "c.attributes ->> 'group_role'" if pg else "json_extract(c.attributes, '$.group_role')"
+    least = "LEAST" if pg else "MIN"
     invites = ", ".join(f"'{name}'" for name in lr.INVITE_EVENTS)
     shares = ", ".join(f"'{name}'" for name in lr.SHARE_EVENTS)
     seeds, top = lr.pyramid_cuts_sql("(SELECT COUNT(*) FROM live)")
     sql = f"""
     WITH live AS (
         SELECT c.id,
-            {days_since("COALESCE(c.first_seen_at, c.created_at)")} AS seen_first_days,
-            {days_since("COALESCE(c.last_seen_at, c.first_seen_at, c.created_at)")} AS seen_last_days,
+            COALESCE(c.first_seen_at, c.created_at) AS seen_first,
+            COALESCE(c.last_seen_at, c.first_seen_at, c.created_at) AS seen_last,
             {group_role} AS group_role
         FROM customers_customer c WHERE c.workspace_id = %(ws)s AND c.merged_into_id IS NULL
     ),
     paid AS (
-        SELECT o.customer_id, MIN(o.paid_at) AS first_paid, MAX(o.paid_at) AS last_paid,
-            SUM(CASE WHEN o.paid_at >= {instant("rfm_start")} THEN 1 ELSE 0 END) AS frequency,
-            SUM(CASE WHEN o.paid_at >= {instant("rfm_start")} THEN o.paid_fen - o.refund_fen ELSE 0 END) AS monetary
-        FROM tracking_order o WHERE o.workspace_id = %(ws)s AND o.status = 'paid'
-        GROUP BY o.customer_id
+        SELECT d.customer_id, MIN(d.day) AS first_day, MAX(d.day) AS last_day,
+            SUM(CASE WHEN d.day >= {day("rfm_start")} THEN d.orders ELSE 0 END) AS frequency,
+            SUM(CASE WHEN d.day >= {day("rfm_start")} THEN d.amount_fen ELSE 0 END) AS monetary
+        FROM tracking_orderdaily d WHERE d.workspace_id = %(ws)s
+        GROUP BY d.customer_id
     ),
     bought AS (
-        SELECT p.customer_id, p.frequency, p.monetary,
-            {days_since("p.first_paid")} AS first_days, {days_since("p.last_paid")} AS recency_days
+        SELECT p.customer_id, p.first_day, p.last_day, p.frequency, p.monetary
         FROM paid p JOIN live ON live.id = p.customer_id
     ),
     scored AS (
         SELECT customer_id,
-            {lr.quintile_sql("RANK() OVER (ORDER BY recency_days DESC)", "COUNT(*) OVER ()")} AS r_score,
+            {lr.quintile_sql(f"RANK() OVER (ORDER BY {least}(last_day, {day('today')}))", "COUNT(*) OVER ()")}
+                AS r_score,
             {lr.quintile_sql("RANK() OVER (ORDER BY frequency)", "COUNT(*) OVER ()")} AS f_score,
             {lr.quintile_sql("RANK() OVER (ORDER BY monetary)", "COUNT(*) OVER ()")} AS m_score
         FROM bought WHERE frequency > 0
     ),
     acts AS (
-        SELECT e.customer_id,
-            SUM(CASE WHEN e.name IN ({invites}) THEN 1 ELSE 0 END) AS invites,
-            SUM(CASE WHEN e.name IN ({shares}) THEN 1 ELSE 0 END) AS shares,
+        SELECT d.customer_id,
+            SUM(CASE WHEN d.name IN ({invites}) THEN d.count ELSE 0 END) AS invites,
+            SUM(CASE WHEN d.name IN ({shares}) THEN d.count ELSE 0 END) AS shares,
             0 AS messages
-        FROM tracking_event e
-        WHERE e.workspace_id = %(ws)s AND e.name IN ({invites}, {shares}) AND e.occurred_at >= {instant("community_start")}
-        GROUP BY e.customer_id
+        FROM tracking_eventdaily d
+        WHERE d.workspace_id = %(ws)s AND d.name IN ({invites}, {shares}) AND d.day >= {day("community_start")}
+        GROUP BY d.customer_id
         UNION ALL
         SELECT m.customer_id, 0, 0, COUNT(*) FROM conversations_message m
-        WHERE m.workspace_id = %(ws)s AND m.direction = 'in' AND m.sent_at >= {instant("community_start")}
+        WHERE m.workspace_id = %(ws)s AND m.direction = 'in' AND m.sent_at >= {instant("community_start_at")}
         GROUP BY m.customer_id
     ),
     community AS (
@@ -271,42 +284,46 @@ def new_layers_sql(workspace: Workspace, t: lr.Thresholds, now: dt.datetime) -> 
         SELECT customer_id, score, ROW_NUMBER() OVER (ORDER BY score DESC, customer_id) AS position
         FROM community WHERE score > 0
     )
-    SELECT live.id AS customer_id, %(ws)s AS workspace_id, b.recency_days,
+    SELECT live.id AS customer_id, %(ws)s AS workspace_id, b.last_day AS last_order_day,
         COALESCE(b.frequency, 0) AS frequency, COALESCE(b.monetary, 0) AS monetary_fen,
         COALESCE(s.r_score, 0) AS r_score, COALESCE(s.f_score, 0) AS f_score, COALESCE(s.m_score, 0) AS m_score,
         {lr.rfm_cell_sql("COALESCE(s.r_score, 0)", "COALESCE(s.f_score, 0)", "COALESCE(s.m_score, 0)")} AS rfm_cell,
-        {lifecycle_sql("COALESCE(b.first_days, live.seen_first_days)", "COALESCE(b.recency_days, live.seen_last_days)")}
-            AS lifecycle,
+        CASE WHEN b.customer_id IS NULL THEN {lifecycle_sql("live.seen_first", "live.seen_last", lambda stage: instant(f"{stage}_at"))}
+            ELSE {lifecycle_sql("b.first_day", "b.last_day", lambda stage: day(f"{stage}_day"))} END AS lifecycle,
         {lr.value_tier_sql("COALESCE(s.m_score, 0)")} AS value_tier,
         COALESCE(p.score, 0) AS community_score,
         CASE WHEN p.position <= {seeds} THEN 'seed' WHEN p.position <= {top} THEN 'koc' ELSE 'ordinary' END
-            AS community_tier,
-        {instant("now")} AS computed_at
+            AS community_tier
     FROM live
     LEFT JOIN bought b ON b.customer_id = live.id
     LEFT JOIN scored s ON s.customer_id = live.id
     LEFT JOIN placed p ON p.customer_id = live.id
     """
-    params = {
-        "ws": workspace.pk,
-        "midnight": adapt(local_midnight(today + dt.timedelta(days=1), zone), "datetime"),
-        # Windows of N calendar days, today included.
-        "rfm_start": adapt(local_midnight(today - dt.timedelta(days=t.rfm_window_days - 1), zone), "datetime"),
-        "community_start": adapt(
-            local_midnight(today - dt.timedelta(days=t.community_window_days - 1), zone), "datetime"
-        ),
-        "now": adapt(now, "datetime"),
-        "new_days": t.new_days,
-        "active_days": t.active_days,
-        "at_risk_days": t.at_risk_days,
-        "dormant_days": t.dormant_days,
-    }
+
+    def days_ago(n: int) -> dt.date:
+        return today - dt.timedelta(days=n)
+
+    params: dict = {"ws": workspace.pk, "today": adapt(today, "date")}
+    # Windows of N calendar days, today included.
+    params["rfm_start"] = adapt(days_ago(t.rfm_window_days - 1), "date")
+    params["community_start"] = adapt(days_ago(t.community_window_days - 1), "date")
+    params["community_start_at"] = adapt(local_midnight(days_ago(t.community_window_days - 1), zone), "datetime")
+    # "At most N days before today" is "on or after the day N days ago", or after its local midnight.
+    for stage in LIFECYCLE_LIMITS:
+        limit = getattr(t, stage)
+        params[f"{stage}_day"] = adapt(days_ago(limit), "date")
+        params[f"{stage}_at"] = adapt(local_midnight(days_ago(limit), zone), "datetime")
     return sql, params
 
 
-def lifecycle_sql(first_days: str, last_days: str) -> str:
+LIFECYCLE_LIMITS = ("new_days", "active_days", "at_risk_days", "dormant_days")
+
+
+def lifecycle_sql(first: str, last: str, cut: Callable[[str], str]) -> str:
+    """The lifecycle CASE over a first and a last day (or time); ``cut(stage)`` renders the
+    cut-off of a stage limit ("at most N days ago" is "on or after the cut")."""
     return (
-        f"CASE WHEN {first_days} <= %(new_days)s THEN 'new' WHEN {last_days} <= %(active_days)s THEN 'active' "
-        f"WHEN {last_days} <= %(at_risk_days)s THEN 'at_risk' WHEN {last_days} <= %(dormant_days)s THEN 'dormant' "
+        f"CASE WHEN {first} >= {cut('new_days')} THEN 'new' WHEN {last} >= {cut('active_days')} THEN 'active' "
+        f"WHEN {last} >= {cut('at_risk_days')} THEN 'at_risk' WHEN {last} >= {cut('dormant_days')} THEN 'dormant' "
         "ELSE 'churned' END"
     )

@@ -99,6 +99,8 @@ class LayerSettings(models.Model):
     # Community participation looks back this many days.
     community_window_days = models.IntegerField(default=90)
     updated_at = models.DateTimeField(auto_now=True)
+    # When the layers were last recomputed (rows that did not change keep their older stamp).
+    computed_at = models.DateTimeField(null=True, blank=True)
 
 
 class CustomerLayer(models.Model):
@@ -118,7 +120,9 @@ class CustomerLayer(models.Model):
 
     customer = models.OneToOneField(Customer, on_delete=models.CASCADE, primary_key=True, related_name="layer")
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+", db_index=False)
-    recency_days = models.IntegerField(null=True, blank=True)
+    # The local day of the last paid order (any time; None = never bought). Recency is days
+    # before today, computed when read, so an unchanged customer's row stays unchanged.
+    last_order_day = models.DateField(null=True, blank=True)
     frequency = models.IntegerField(default=0)
     monetary_fen = models.BigIntegerField(default=0)
     # 1-5 by quintile within the workspace; 0 = no paid order in the window.
@@ -130,6 +134,7 @@ class CustomerLayer(models.Model):
     value_tier = models.CharField(max_length=16, blank=True, default="")
     community_score = models.IntegerField(default=0)
     community_tier = models.CharField(max_length=16, choices=CommunityTier.choices, blank=True, default="")
+    # The recompute that last changed this row (see LayerSettings.computed_at for the latest one).
     computed_at = models.DateTimeField()
 
     class Meta:
