@@ -29,7 +29,6 @@ from django.db.models import F
 
 from siyu.core import clock
 from siyu.core.errors import InvalidInput, NotFound
-from siyu.core.sql import insert_rows
 from siyu.org.models import OrgUnit, Staff, Workspace
 from siyu.org.services import audit
 from siyu.segments import rules as r
@@ -303,8 +302,7 @@ def refresh_workspace(workspace: Workspace, *, now: dt.datetime | None = None, f
     report = RefreshReport()
     with transaction.atomic():
         Workspace.objects.select_for_update().filter(pk=workspace.pk).first()
-        changed = drain_changes(workspace.pk)
-        report.changed_customers = len(changed)
+        report.changed_customers = drain_changes(workspace.pk)
         rules = workspace_rules(workspace)
         ctx = context_for(workspace, now, rules)
         if connection.vendor == "postgresql":
@@ -316,17 +314,33 @@ def refresh_workspace(workspace: Workspace, *, now: dt.datetime | None = None, f
         for segment in segments:
             compiled = compile_rule(rules[segment.pk], ctx)
             narrow = compile_rule(rules[segment.pk], restricted)
-            report.segments.append(_refresh_segment(segment, compiled, narrow, ctx, changed, now, full=full))
+            report.segments.append(_refresh_segment(segment, compiled, narrow, ctx, now, full=full))
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TABLE IF EXISTS seg_changed")
     report.seconds = time.perf_counter() - started
     return report
 
 
-def drain_changes(workspace_id: int) -> list[int]:
+def drain_changes(workspace_id: int) -> int:
+    """Move the workspace's change marks into the temp table ``seg_changed``; returns how many.
+
+    Two statements, not DELETE ... RETURNING into Python: after a big import the set can hold
+    every customer. A mark added between them is not deleted, so it waits for the next refresh.
+    """
     with connection.cursor() as cursor:
+        _temp_ids(cursor, "seg_changed")
         cursor.execute(
-            "DELETE FROM customers_customerchange WHERE workspace_id = %s RETURNING customer_id", [workspace_id]
+            "INSERT INTO seg_changed (customer_id) SELECT customer_id FROM customers_customerchange "
+            "WHERE workspace_id = %s",
+            [workspace_id],
         )
-        return [row[0] for row in cursor.fetchall()]
+        count = cursor.rowcount
+        cursor.execute(
+            "DELETE FROM customers_customerchange WHERE workspace_id = %s "
+            "AND customer_id IN (SELECT customer_id FROM seg_changed)",
+            [workspace_id],
+        )
+    return count
 
 
 def _refresh_segment(
@@ -334,7 +348,6 @@ def _refresh_segment(
     compiled: Compiled,
     narrow: Compiled,
     ctx: Context,
-    changed: list[int],
     now: dt.datetime,
     *,
     full: bool,
@@ -348,7 +361,7 @@ def _refresh_segment(
     else:
         with connection.cursor() as cursor:
             _temp_ids(cursor, "seg_cand")
-            insert_rows("seg_cand", {"customer_id": "int"}, [(cid,) for cid in changed])
+            cursor.execute("INSERT INTO seg_cand (customer_id) SELECT customer_id FROM seg_changed")
             if gap:
                 for dependency in compiled.dependencies:
                     sql, params = expired_candidates(dependency, ctx, segment.refreshed_day)
