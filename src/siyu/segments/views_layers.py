@@ -15,14 +15,19 @@ from django.utils.translation import gettext_lazy
 from siyu.console import charts
 from siyu.console.access import console_view
 from siyu.core.errors import InvalidInput
+from siyu.customers.models import Customer
 from siyu.org.models import Role
 from siyu.segments import layer_rules as lr
 from siyu.segments.layer_queries import layer_distribution
 from siyu.segments.layers import current_thresholds, recompute_layers, update_layer_settings
+from siyu.segments.tasks import recompute_layers_task
 
 # Who may change thresholds and trigger a recompute: they shape every segment that uses layers.
 LAYER_MANAGER_ROLES = frozenset({Role.OWNER, Role.ADMIN, Role.OPERATOR})
 LIFECYCLE_COLORS = ["#20c997", "#198754", "#fd7e14", "#6c757d", "#dc3545"]
+# Up to this many live customers the button recomputes while the operator waits (a second or
+# two); a bigger workspace is recomputed by a background worker instead of tying up a request.
+INLINE_RECOMPUTE_LIMIT = 50_000
 
 
 def _days(label: str, help_text: str = "") -> forms.IntegerField:
@@ -53,7 +58,13 @@ def layers(request: HttpRequest) -> HttpResponse:
         if not manager:
             return render(request, "console/forbidden.html", status=403)
         if request.POST.get("action") == "recompute":
-            report = recompute_layers(access.workspace)
+            workspace = access.workspace
+            live = Customer.objects.filter(workspace=workspace, merged_into__isnull=True)
+            if live.count() > INLINE_RECOMPUTE_LIMIT:
+                recompute_layers_task.enqueue(workspace.pk)
+                messages.info(request, _("客户较多，已加入后台重算队列，完成后刷新本页即可看到新的分层"))
+                return redirect("console:layers")
+            report = recompute_layers(workspace)
             messages.success(
                 request,
                 _("已重算 %(customers)s 位客户的分层，%(changed)s 位有变化，用时 %(seconds).1f 秒")
