@@ -214,3 +214,17 @@ def test_rule_in_words_reads_like_an_operator_would_say_it():
     }
     text = describe_rule(rule, Names(tags={7: "已购"}))
     assert text == "近 30 天 浏览商品 ≥ 3 次 且 城市 = 上海 且 不满足［有标签 已购］"
+
+
+def test_pages_do_not_query_per_segment_or_per_member(brand, personas, shanghai, django_assert_max_num_queries):
+    for n in range(5):
+        save_segment(brand.workspace, name=f"分群 {n}", rule=CITY_SHANGHAI)
+    refresh_workspace(brand.workspace)
+    client = login(personas.hq_admin)
+    with django_assert_max_num_queries(12):
+        assert client.get("/segments/").status_code == 200
+    with django_assert_max_num_queries(16):
+        assert client.get(f"/segments/{shanghai.pk}/").status_code == 200
+    with django_assert_max_num_queries(14):
+        response = client.get(f"/segments/{shanghai.pk}/export.csv")
+        b"".join(response.streaming_content)

@@ -94,6 +94,9 @@ def pyramid(points: list[tuple[str, int]]) -> str:
     return fig.to_json()
 
 
+DAY_MS = 86_400_000
+
+
 def segment_trend(points: list[tuple[str, int, int, int]], labels: tuple[str, str, str]) -> str:
     """A segment's size per day (line) with the customers who entered and exited (bars, right axis)."""
     days = [d for d, *_ in points]
@@ -114,6 +117,7 @@ def segment_trend(points: list[tuple[str, int, int, int]], labels: tuple[str, st
                 marker_color=PALETTE[3],
                 yaxis="y2",
                 opacity=0.6,
+                width=DAY_MS * 0.6,
             ),
             go.Bar(
                 x=days,
@@ -122,6 +126,7 @@ def segment_trend(points: list[tuple[str, int, int, int]], labels: tuple[str, st
                 marker_color=PALETTE[4],
                 yaxis="y2",
                 opacity=0.6,
+                width=DAY_MS * 0.6,
             ),
         ]
     )
