@@ -385,3 +385,15 @@ def test_a_bulk_backfill_of_counters_matches_counting_at_ingest(brand):
     assert set(OrderDaily.objects.values_list("customer_id", "day", "orders", "amount_fen")) == orders_at_ingest
     assert (wang.pk, "view_product", dt.date(2026, 11, 20), 1) in at_ingest
     assert orders_at_ingest == {(lin.pk, dt.date(2026, 11, 20), 1, 9000)}
+
+
+def test_member_pages_give_aware_entry_times(brand):
+    segment = services.save_segment(brand.workspace, name="上海", rule=_city("上海"))
+    make_customer(brand, "林", city="上海")
+    now = clock.now()
+    services.refresh_workspace(brand.workspace, now=now)
+    everyone = scope_for(
+        workspace_id=brand.workspace.pk, role="owner", can_view_pii=True, unit_path=None, staff_id=None
+    )
+    [(_, entered_at)] = queries.member_page(everyone, segment)[0]
+    assert entered_at == now and entered_at.tzinfo is not None

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import connection
+from django.utils.dateparse import parse_datetime
 
 from siyu.core import clock
 from siyu.core.errors import NotFound
@@ -92,12 +93,14 @@ def member_page(
 def _fetch(sql: str, params: list[Any]) -> list[tuple]:
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        rows = cursor.fetchall()
-    if connection.vendor != "postgresql":
-        from django.utils.dateparse import parse_datetime
+        return [(cid, _aware(at)) for cid, at in cursor.fetchall()]
 
-        rows = [(cid, parse_datetime(at).replace(tzinfo=dt.UTC) if isinstance(at, str) else at) for cid, at in rows]
-    return rows
+
+def _aware(at: Any) -> dt.datetime | None:
+    """SQLite hands back naive UTC (as text or datetime) from a raw query; PostgreSQL aware times."""
+    if isinstance(at, str):
+        at = parse_datetime(at)
+    return at.replace(tzinfo=dt.UTC) if at is not None and at.tzinfo is None else at
 
 
 def iter_member_ids(scope: Scope, segment: Segment, chunk: int = 5000):

@@ -360,8 +360,7 @@ def segment_detail(request: HttpRequest, segment_id: int) -> HttpResponse:
     members = [
         {
             "customer": c,
-            # SQLite hands member_page naive UTC times.
-            "entered_at": at.replace(tzinfo=dt.UTC) if at.tzinfo is None else at,
+            "entered_at": at,
             "store": stores.get(c.store_id, ""),
             "owner": owners.get(c.owner_staff_id, ""),
         }
