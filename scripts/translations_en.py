@@ -11,6 +11,11 @@ from pathlib import Path
 import polib
 
 EN = {
+    "其他": "Other",
+    "segment|离开": "Left",
+    "私下收款": "Private payment",
+    "竞品": "Competitor",
+    "辱骂": "Abuse",
     "API 密钥": "API keys",
     "新密钥（只显示这一次，请立即保存）：": "New key (shown only once — store it now):",
     "用途，例如：小程序埋点": "Purpose, e.g. mini program tracking",
@@ -556,6 +561,8 @@ def main() -> int:
     for entry in po:
         if entry.msgid_plural:
             entry.msgstr_plural = dict(enumerate(PLURALS.get(entry.msgid, (entry.msgid, entry.msgid_plural))))
+        elif f"{entry.msgctxt}|{entry.msgid}" in EN:  # a msgid with a pgettext context
+            entry.msgstr = EN[f"{entry.msgctxt}|{entry.msgid}"]
         elif entry.msgid in EN:
             entry.msgstr = EN[entry.msgid]
         else:

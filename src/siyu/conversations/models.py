@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
 from siyu.customers.models import Customer
 from siyu.org.models import Staff, Workspace
@@ -49,10 +50,10 @@ class RiskRule(models.Model):
     """Sensitive words in staff messages (私下收款, competitor names, insults) that raise an alert."""
 
     class Category(models.TextChoices):
-        PRIVATE_PAYMENT = "private_payment", "私下收款"
-        COMPETITOR = "competitor", "竞品"
-        ABUSE = "abuse", "辱骂"
-        OTHER = "other", "其他"
+        PRIVATE_PAYMENT = "private_payment", _("私下收款")
+        COMPETITOR = "competitor", _("竞品")
+        ABUSE = "abuse", _("辱骂")
+        OTHER = "other", _("其他")
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+")
     name = models.CharField(max_length=100)

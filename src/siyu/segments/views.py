@@ -20,7 +20,7 @@ from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, pgettext
 
 from siyu.console import charts
 from siyu.console.access import console_view
@@ -387,7 +387,7 @@ def segment_detail(request: HttpRequest, segment_id: int) -> HttpResponse:
 
 def trend_figure(trend: list[SegmentSize]) -> str:
     points = [(p.day.isoformat(), p.size, p.entered, p.exited) for p in trend]
-    return charts.segment_trend(points, (_("成员数"), _("进入"), _("退出")))
+    return charts.segment_trend(points, (_("成员数"), _("进入"), pgettext("segment", "离开")))
 
 
 def segment_action(request: HttpRequest, segment: Segment) -> HttpResponse:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from siyu.customers.models import Customer
 from siyu.org.models import Staff, Workspace
@@ -69,8 +70,8 @@ class KeywordRule(models.Model):
     ``window_days`` (any time when null). Each message counts once per rule."""
 
     class Mode(models.TextChoices):
-        CONTAINS = "contains", "包含关键词"
-        EXACT = "exact", "整句等于关键词"
+        CONTAINS = "contains", _("包含关键词")
+        EXACT = "exact", _("整句等于关键词")
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="keyword_rules")
     name = models.CharField(max_length=100)
