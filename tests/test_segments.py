@@ -6,11 +6,10 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from django.db import connection
 
 from siyu.core import clock
 from siyu.customers.models import Customer, CustomerChange
-from siyu.customers.services import merge_customers, upsert_customers
+from siyu.customers.services import mark_changed, merge_customers, upsert_customers
 from siyu.org.rules import scope_for
 from siyu.org.services import create_api_key
 from siyu.segments import queries, services
@@ -183,9 +182,7 @@ def test_a_tag_rule_keeps_the_tag_equal_to_the_members(brand, tag):
     assert set(CustomerTag.objects.filter(tag=tag).values_list("customer_id", flat=True)) == {lin.pk}
     Customer.objects.filter(pk=wang.pk).update(city="上海")
     Customer.objects.filter(pk=lin.pk).update(city="北京")
-    CustomerChange.objects.bulk_create(
-        [CustomerChange(customer_id=c.pk, workspace=brand.workspace) for c in (lin, wang)]
-    )
+    mark_changed(brand.workspace.pk, [lin.pk, wang.pk])
     services.refresh_workspace(brand.workspace)
     holders = CustomerTag.objects.filter(tag=tag)
     assert set(holders.values_list("customer_id", flat=True)) == {wang.pk}
@@ -345,18 +342,98 @@ def _city(city):
     return {"version": 1, "match": {"type": "field", "field": "city", "op": "eq", "value": city}}
 
 
-def test_sqlite_and_postgres_both_run_the_refresh_in_one_transaction(brand):
-    # A failing refresh leaves the change marks for the next attempt.
-    segment = services.save_segment(brand.workspace, name="上海", rule=_city("上海"))
-    make_customer(brand, "林", city="上海")
-    CustomerChange.objects.create(customer_id=12345678, workspace=brand.workspace)
-    Segment.objects.filter(pk=segment.pk).update(
-        rule={"version": 1, "match": {"type": "segment", "segment_id": 424242}}
+def test_a_broken_stored_rule_is_reported_and_the_other_segments_still_refresh(brand):
+    broken = services.save_segment(brand.workspace, name="坏", rule=_city("杭州"))
+    shanghai = services.save_segment(brand.workspace, name="上海", rule=_city("上海"))
+    lin = make_customer(brand, "林", city="上海")
+    Segment.objects.filter(pk=broken.pk).update(rule={"version": 1, "match": {"type": "segment", "segment_id": 424242}})
+    report = services.refresh_workspace(brand.workspace)
+    assert list(report.failed) == [broken.pk] and "424242" in report.failed[broken.pk]
+    assert members(shanghai) == {lin.pk}
+    assert not CustomerChange.objects.exists()
+
+
+def test_changing_a_referenced_segment_rebuilds_the_segments_that_use_it(brand):
+    city = services.save_segment(brand.workspace, name="城市", rule=_city("上海"))
+    user = services.save_segment(
+        brand.workspace, name="城市里的客户", rule={"version": 1, "match": {"type": "segment", "segment_id": city.pk}}
     )
-    with pytest.raises(Exception):  # noqa: B017 - the compile error of a corrupt stored rule
-        services.refresh_workspace(brand.workspace)
-    assert CustomerChange.objects.filter(customer_id=12345678).exists()
-    assert connection.vendor in ("sqlite", "postgresql")
+    lin, wang = make_customer(brand, "林", city="上海"), make_customer(brand, "王", city="杭州")
+    services.refresh_workspace(brand.workspace)
+    assert members(user) == {lin.pk}
+    services.save_segment(brand.workspace, name="城市", rule=_city("杭州"), segment_id=city.pk)
+    services.refresh_workspace(brand.workspace)
+    assert members(city) == members(user) == {wang.pk}
+
+
+def test_a_restored_segment_catches_up_with_changes_made_while_archived(brand):
+    segment = services.save_segment(brand.workspace, name="上海", rule=_city("上海"))
+    lin = make_customer(brand, "林", city="上海")
+    services.refresh_workspace(brand.workspace)
+    services.archive_segment(brand.workspace, segment.pk)
+    Customer.objects.filter(pk=lin.pk).update(city="杭州")
+    mark_changed(brand.workspace.pk, [lin.pk])
+    services.refresh_workspace(brand.workspace)  # drains the mark while the segment is archived
+    services.save_segment(brand.workspace, name="上海", rule=_city("上海"), segment_id=segment.pk)
+    services.refresh_workspace(brand.workspace)
+    assert members(segment) == set()
+
+
+def test_rules_on_segment_events_see_who_just_moved(brand):
+    shanghai = services.save_segment(brand.workspace, name="上海", rule=_city("上海"))
+    entered = services.save_segment(
+        brand.workspace,
+        name="今天进过分群",
+        rule={"version": 1, "match": {"type": "event", "name": "segment_entered", "window": {"last_days": 1}}},
+    )
+    lin = make_customer(brand, "林", city="上海")
+    services.refresh_workspace(brand.workspace)
+    assert members(shanghai) == {lin.pk}
+    services.refresh_workspace(brand.workspace)  # the move of the first refresh is a change
+    assert lin.pk in members(entered)
+
+
+def test_tag_rules_leave_hand_set_tags_alone(brand, tag):
+    segment = services.save_segment(brand.workspace, name="上海", rule=_city("上海"))
+    lin, wang = make_customer(brand, "林", city="上海"), make_customer(brand, "王", city="杭州")
+    CustomerTag.objects.create(workspace=brand.workspace, customer=wang, tag=tag, created_at=clock.now())
+    services.refresh_workspace(brand.workspace)
+    services.save_tag_rule(brand.workspace, segment_id=segment.pk, tag_id=tag.pk)
+    assert set(CustomerTag.objects.filter(tag=tag).values_list("customer_id", flat=True)) == {lin.pk, wang.pk}
+    assert set(CustomerChange.objects.values_list("customer_id", flat=True)) == {lin.pk}
+    Customer.objects.filter(pk=lin.pk).update(city="北京")
+    mark_changed(brand.workspace.pk, [lin.pk])
+    services.refresh_workspace(brand.workspace)
+    assert set(CustomerTag.objects.filter(tag=tag).values_list("customer_id", flat=True)) == {wang.pk}
+
+
+@pytest.mark.parametrize(
+    ("match", "field"),
+    [
+        ({"type": "field", "field": "attributes.level", "op": "lt", "value": float("nan")}, "match"),
+        ({"type": "field", "field": "created_at", "op": "gt", "value": "9999-12-31"}, "match"),
+        ({"type": "event", "name": "x", "window": {"from": "0001-01-01"}}, "match.window"),
+        ({"type": "orders", "measure": "days_since_last", "op": "gt", "value": 800000}, "match"),
+        ({"type": "field", "field": "city", "op": "eq", "value": "上\x00海"}, "match.value"),
+        ({"type": "field", "field": "city", "op": "eq", "value": "\ud800"}, "match.value"),
+        ({"type": "field", "field": "attributes.level\n", "op": "is_set"}, "match"),
+    ],
+)
+def test_values_the_databases_cannot_take_are_field_errors(brand, match, field):
+    with pytest.raises(services.InvalidInput) as err:
+        services.save_segment(brand.workspace, name="x", rule={"version": 1, "match": match})
+    assert err.value.field == field
+    assert not Segment.objects.exists()
+
+
+def test_nested_segments_cannot_blow_up_the_compiled_statement(brand):
+    base = services.save_segment(brand.workspace, name="s0", rule=_city("上海"))
+    fan_out = {"type": "or", "conditions": [{"type": "segment", "segment_id": base.pk}] * 50}
+    wide = services.save_segment(brand.workspace, name="s1", rule={"version": 1, "match": fan_out})
+    again = {"type": "or", "conditions": [{"type": "segment", "segment_id": wide.pk}] * 50}
+    with pytest.raises(services.InvalidInput) as err:
+        services.save_segment(brand.workspace, name="s2", rule={"version": 1, "match": again})
+    assert "at most" in err.value.message
 
 
 def test_a_bulk_backfill_of_counters_matches_counting_at_ingest(brand):

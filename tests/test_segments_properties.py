@@ -12,7 +12,8 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from siyu.core import clock
-from siyu.customers.models import Consent, Customer, CustomerChange, Identity, OfficialAccountFollow, StaffRelation
+from siyu.customers.models import Consent, Customer, Identity, OfficialAccountFollow, StaffRelation
+from siyu.customers.services import mark_changed
 from siyu.org.models import OrgUnit
 from siyu.segments import rules as r
 from siyu.segments.compiler import compile_rule
@@ -481,9 +482,7 @@ def test_compiled_sql_matches_the_reference_evaluator(brand, spec, rules, other)
                 )
                 assert members == expected
                 # Re-evaluating everyone incrementally (candidate-restricted SQL) changes nothing.
-                CustomerChange.objects.bulk_create(
-                    [CustomerChange(customer_id=c["id"], workspace=ws) for c in data.customers]
-                )
+                mark_changed(ws.pk, [c["id"] for c in data.customers])
                 diff = refresh_workspace(ws, now=now).segments[-1]
                 assert not diff.rebuilt and diff.candidates == len(data.customers)
                 assert (diff.entered, diff.exited) == (0, 0)

@@ -676,6 +676,11 @@ def dismiss_conflict(workspace: Workspace, conflict_id: int, *, user=None) -> No
         audit(workspace=workspace, action="conflict.dismiss", target=f"conflict:{conflict_id}", user=user)
 
 
+# An existing mark is updated, not skipped: the row lock makes a refresher that is draining
+# marks wait for this transaction to commit, so it cannot drop the mark and miss the change.
+MARK_CONFLICT = "ON CONFLICT (customer_id) DO UPDATE SET workspace_id = excluded.workspace_id"
+
+
 def mark_changed(workspace_id: int, customer_ids: Iterable[int]) -> None:
     """Note that these customers' data changed, so segments re-evaluate them on the next refresh."""
     ids = sorted(set(customer_ids))
@@ -691,6 +696,6 @@ def mark_changed_where(workspace_id: int, condition: str, params: list[Any]) -> 
         cursor.execute(
             "INSERT INTO customers_customerchange (customer_id, workspace_id) "
             f"SELECT c.id, c.workspace_id FROM customers_customer c WHERE c.workspace_id = %s AND ({condition}) "
-            "ON CONFLICT DO NOTHING",
+            f"{MARK_CONFLICT}",
             [workspace_id, *params],
         )

@@ -28,6 +28,7 @@ time zone, today included.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 from typing import Annotated, Any, Literal
 
@@ -36,9 +37,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from siyu.core.errors import InvalidInput
 
 RULE_VERSION = 1
+# Conditions in a rule, counted with every referenced segment inlined.
 MAX_NODES = 200
+# Dates a rule may name (anything else is a typo, and far dates overflow time arithmetic).
+MIN_DATE, MAX_DATE = dt.date(1900, 1, 1), dt.date(2200, 12, 31)
+MAX_DAYS = 36_500
 MAX_LIST = 500
-ATTRIBUTE_KEY = re.compile(r"^[\w\u4e00-\u9fff-]{1,64}$")
+ATTRIBUTE_KEY = re.compile(r"[\w\u4e00-\u9fff-]{1,64}")  # used with fullmatch
 
 TEXT_FIELDS = ("name", "gender", "province", "city", "source_channel", "source_detail")
 DATE_FIELDS = ("birthday",)
@@ -59,7 +64,7 @@ class Strict(BaseModel):
 
 
 class Window(Strict):
-    last_days: int | None = Field(default=None, ge=1, le=3650)
+    last_days: int | None = Field(default=None, ge=1, le=MAX_DAYS)
     from_: dt.date | None = Field(default=None, alias="from")
     to: dt.date | None = None
 
@@ -72,6 +77,9 @@ class Window(Strict):
             raise ValueError("give either last_days or from/to, not both")
         if self.last_days is None and not dated:
             raise ValueError("give last_days, or from and/or to")
+        for day in (self.from_, self.to):
+            if day is not None and not MIN_DATE <= day <= MAX_DATE:
+                raise ValueError(f"dates must be between {MIN_DATE} and {MAX_DATE}")
         if self.from_ and self.to and self.from_ > self.to:
             raise ValueError("from is after to")
         return self
@@ -112,17 +120,20 @@ def check_value(op: str, value: Any, *, kind: str) -> Any:
         if op == "ne" and kind == "datetime":
             raise ValueError("ne does not apply to a time; use lt/gt")
         try:
-            return dt.date.fromisoformat(value) if isinstance(value, str) else _not_date()
+            day = dt.date.fromisoformat(value) if isinstance(value, str) else _not_date()
         except ValueError:
             raise ValueError(f"'{value}' is not a date (YYYY-MM-DD)") from None
+        if not MIN_DATE <= day <= MAX_DATE:
+            raise ValueError(f"dates must be between {MIN_DATE} and {MAX_DATE}")
+        return day
     # JSON values: text, whole or decimal numbers, true/false.
     if isinstance(value, bool):
         if op not in ("eq", "ne"):
             raise ValueError(f"{op} does not apply to true/false")
         return value
     if isinstance(value, int | float):
-        if abs(value) > 1e15:
-            raise ValueError("number is too large")
+        if not math.isfinite(value) or abs(value) > 1e15:
+            raise ValueError("number is too large or not a number")
         return value
     if isinstance(value, str):
         if op not in ("eq", "ne"):
@@ -145,7 +156,7 @@ class PropertyFilter(Strict):
     @field_validator("property")
     @classmethod
     def key_ok(cls, value: str) -> str:
-        if not ATTRIBUTE_KEY.match(value):
+        if not ATTRIBUTE_KEY.fullmatch(value):
             raise ValueError("property names are letters, digits, _ or - (up to 64)")
         return value
 
@@ -178,7 +189,7 @@ class FieldCondition(Strict):
     @model_validator(mode="after")
     def valid(self) -> FieldCondition:
         if self.attribute is not None:
-            if not ATTRIBUTE_KEY.match(self.attribute):
+            if not ATTRIBUTE_KEY.fullmatch(self.attribute):
                 raise ValueError("attribute names are letters, digits, _ or - (up to 64)")
         elif self.field not in (*TEXT_FIELDS, *DATE_FIELDS, *DATETIME_FIELDS):
             known = ", ".join((*TEXT_FIELDS, *DATE_FIELDS, *DATETIME_FIELDS))
@@ -244,6 +255,8 @@ class OrdersCondition(Strict):
             object.__setattr__(self, "value", check_value(self.op, self.value, kind="date"))
         elif isinstance(self.value, bool) or not isinstance(self.value, int) or not 0 <= self.value <= 10**13:
             raise ValueError(f"{self.measure} needs a whole number ≥ 0 (amounts in fen)")
+        elif self.measure == "days_since_last" and self.value > MAX_DAYS:
+            raise ValueError(f"days_since_last is at most {MAX_DAYS}")
         return self
 
 
@@ -333,6 +346,9 @@ def parse_rule(document: Any) -> Rule:
     """Validate a rule document; errors name the offending node, e.g. ``match.conditions.1.count.value``."""
     if not isinstance(document, dict):
         raise InvalidInput("a rule is a JSON object with version and match", field="rule")
+    bad = find_bad_text(document)
+    if bad is not None:
+        raise InvalidInput("text contains a NUL character or an invalid Unicode sequence", field=bad or "rule")
     try:
         rule = Rule.model_validate(document)
     except ValidationError as exc:
@@ -350,6 +366,42 @@ def parse_rule(document: Any) -> Rule:
     if count_nodes(rule.match) > MAX_NODES:
         raise InvalidInput(f"a rule has at most {MAX_NODES} conditions", field="match")
     return rule
+
+
+def find_bad_text(value: Any, path: str = "") -> str | None:
+    """The path of the first string or key the databases cannot store (NUL, lone surrogates)."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            return path
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return path
+        return None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            where = f"{path}.{key}" if path else str(key)
+            found = find_bad_text(str(key), where) or find_bad_text(item, where)
+            if found is not None:
+                return found
+    elif isinstance(value, list):
+        for n, item in enumerate(value):
+            found = find_bad_text(item, f"{path}.{n}" if path else str(n))
+            if found is not None:
+                return found
+    return None
+
+
+def expanded_size(rule: Rule, rules: dict[int, Rule], limit: int = MAX_NODES) -> int:
+    """Conditions with referenced segments inlined (stops counting past ``limit``)."""
+    total = 0
+    for node in walk(rule.match):
+        total += 1
+        if isinstance(node, SegmentCondition) and node.segment_id in rules and total <= limit:
+            total += expanded_size(rules[node.segment_id], rules, limit - total)
+        if total > limit:
+            return total
+    return total
 
 
 def error_path(loc: tuple[Any, ...]) -> str:

@@ -19,16 +19,18 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import F
 
 from siyu.core import clock
 from siyu.core.errors import InvalidInput, NotFound
+from siyu.customers.services import MARK_CONFLICT
 from siyu.org.models import OrgUnit, Staff, Workspace
 from siyu.org.services import audit
 from siyu.segments import rules as r
@@ -36,6 +38,9 @@ from siyu.segments.compiler import Compiled, CompileError, Context, Dependency, 
 from siyu.segments.models import Segment, SegmentSize, SegmentTagRule
 from siyu.tags.models import Tag, TagSource
 
+logger = logging.getLogger(__name__)
+# pg_advisory_xact_lock(class, id): the class keeps our locks apart from other features'.
+REFRESH_LOCK_CLASS = 7301
 # A segment not refreshed for this long is rebuilt rather than patched day by day.
 MAX_INCREMENTAL_GAP_DAYS = 60
 
@@ -53,6 +58,8 @@ class SegmentDiff:
 class RefreshReport:
     changed_customers: int = 0
     segments: list[SegmentDiff] = field(default_factory=list)
+    # Segments that could not be refreshed: id -> reason.
+    failed: dict[int, str] = field(default_factory=dict)
     seconds: float = 0.0
 
     @property
@@ -69,7 +76,15 @@ def local_today(workspace: Workspace, now: dt.datetime) -> dt.date:
 
 
 def workspace_rules(workspace: Workspace) -> dict[int, r.Rule]:
-    return {s.pk: r.parse_rule(s.rule) for s in Segment.objects.filter(workspace=workspace).only("rule")}
+    """Parsed rules of the workspace's segments; a stored rule that no longer parses is left out
+    (the refresh reports that segment as failed instead of failing them all)."""
+    out = {}
+    for segment in Segment.objects.filter(workspace=workspace).only("rule"):
+        try:
+            out[segment.pk] = r.parse_rule(segment.rule)
+        except InvalidInput:
+            logger.warning("segment %s has an invalid stored rule", segment.pk)
+    return out
 
 
 def context_for(workspace: Workspace, now: dt.datetime, rules: dict[int, r.Rule] | None = None) -> Context:
@@ -118,6 +133,11 @@ def validate_rule(workspace: Workspace, document: Any, *, segment_id: int | None
         if cycle:
             chain = " → ".join(str(i) for i in cycle)
             raise InvalidInput(f"segments would refer to each other in a loop ({chain})", field="match")
+        others[segment_id] = rule
+    if r.expanded_size(rule, others) > r.MAX_NODES:
+        raise InvalidInput(f"with the segments it uses, a rule has at most {r.MAX_NODES} conditions", field="match")
+    # A trial compile: whatever cannot become SQL is refused now, not at the next refresh.
+    compile_for(workspace, rule, rules=others)
     return rule
 
 
@@ -182,12 +202,30 @@ def save_segment(
                 raise NotFound("no segment with this id", field="segment_id")
             if segment.rule != document:
                 segment.revision += 1
+                # Segments that inline this one must be rebuilt too.
+                dependents = dependents_of(workspace, segment.pk)
+                if dependents:
+                    Segment.objects.filter(pk__in=dependents).update(revision=F("revision") + 1)
             segment.name, segment.description, segment.rule, segment.updated_at = name, description, document, now
             segment.archived_at = None
             segment.save()
             action = "segment.update"
         audit(workspace=workspace, action=action, target=f"segment:{segment.pk}", user=user, details={"name": name})
     return segment
+
+
+def dependents_of(workspace: Workspace, segment_id: int) -> set[int]:
+    """Segments whose rules use ``segment_id``, directly or through others."""
+    uses = {
+        pk: r.referenced_segments(r.parse_rule(rule))
+        for pk, rule in Segment.objects.filter(workspace=workspace).values_list("pk", "rule")
+    }
+    found: set[int] = set()
+    frontier = {segment_id}
+    while frontier:
+        frontier = {pk for pk, refs in uses.items() if refs & frontier and pk not in found}
+        found |= frontier
+    return found
 
 
 def archive_segment(workspace: Workspace, segment_id: int, *, user=None) -> None:
@@ -204,7 +242,9 @@ def archive_segment(workspace: Workspace, segment_id: int, *, user=None) -> None
         if users:
             raise InvalidInput(f"segment is used by: {', '.join(users)}", field="segment_id")
         segment.archived_at = clock.now()
-        segment.save(update_fields=["archived_at"])
+        # Changes made while archived are not tracked for it: a restored segment is rebuilt.
+        segment.refreshed_revision = 0
+        segment.save(update_fields=["archived_at", "refreshed_revision"])
         SegmentTagRule.objects.filter(segment=segment).update(active=False)
         audit(workspace=workspace, action="segment.archive", target=f"segment:{segment.pk}", user=user)
 
@@ -228,20 +268,40 @@ def save_tag_rule(workspace: Workspace, *, segment_id: int, tag_id: int, active:
 
 
 def sync_tag_rule(rule: SegmentTagRule) -> None:
-    """Make the tag's holders equal the segment's current members (after creating a rule)."""
-    segment_id, tag_id = rule.segment_id, rule.tag_id
+    """Make the rule's tags equal the segment's current members (after creating a rule). Only
+    tags this rule added are removed: a tag an operator set by hand stays."""
+    segment_id, tag_id, ref = rule.segment_id, rule.tag_id, f"segment:{rule.segment_id}"
+    members = "SELECT m.customer_id FROM segments_segmentmembership m WHERE m.segment_id = %s AND m.exited_at IS NULL"
     with connection.cursor() as cursor:
+        _temp_ids(cursor, "seg_tagged")
+        cursor.execute(
+            "INSERT INTO seg_tagged (customer_id) SELECT m.customer_id FROM segments_segmentmembership m "
+            "WHERE m.segment_id = %s AND m.exited_at IS NULL AND NOT EXISTS (SELECT 1 FROM tags_customertag ct "
+            "WHERE ct.customer_id = m.customer_id AND ct.tag_id = %s)",
+            [segment_id, tag_id],
+        )
         cursor.execute(
             "INSERT INTO tags_customertag (workspace_id, customer_id, tag_id, source, source_ref, created_at) "
-            "SELECT m.workspace_id, m.customer_id, %s, %s, %s, %s FROM segments_segmentmembership m "
-            "WHERE m.segment_id = %s AND m.exited_at IS NULL ON CONFLICT DO NOTHING",
-            [tag_id, TagSource.RULE, f"segment:{segment_id}", _adapt_now(clock.now()), segment_id],
+            "SELECT %s, customer_id, %s, %s, %s, %s FROM seg_tagged WHERE 1 = 1 ON CONFLICT DO NOTHING",
+            [rule.workspace_id, tag_id, TagSource.RULE, ref, _adapt_now(clock.now())],
         )
         cursor.execute(
-            "DELETE FROM tags_customertag WHERE tag_id = %s AND customer_id NOT IN "
-            "(SELECT m.customer_id FROM segments_segmentmembership m WHERE m.segment_id = %s AND m.exited_at IS NULL)",
-            [tag_id, segment_id],
+            "INSERT INTO seg_tagged (customer_id) SELECT ct.customer_id FROM tags_customertag ct "
+            f"WHERE ct.tag_id = %s AND ct.source = %s AND ct.source_ref = %s AND ct.customer_id NOT IN ({members}) "
+            "ON CONFLICT DO NOTHING",
+            [tag_id, TagSource.RULE, ref, segment_id],
         )
+        cursor.execute(
+            "DELETE FROM tags_customertag WHERE tag_id = %s AND source = %s AND source_ref = %s "
+            f"AND customer_id NOT IN ({members})",
+            [tag_id, TagSource.RULE, ref, segment_id],
+        )
+        cursor.execute(
+            "INSERT INTO customers_customerchange (customer_id, workspace_id) "
+            f"SELECT customer_id, %s FROM seg_tagged WHERE 1 = 1 {MARK_CONFLICT}",
+            [rule.workspace_id],
+        )
+        cursor.execute("DROP TABLE IF EXISTS seg_tagged")
 
 
 def bulk_tag(workspace: Workspace, segment_id: int, tag_id: int, *, remove: bool = False, user=None) -> int:
@@ -275,7 +335,7 @@ def bulk_tag(workspace: Workspace, segment_id: int, tag_id: int, *, remove: bool
         with connection.cursor() as mark:
             mark.execute(
                 "INSERT INTO customers_customerchange (customer_id, workspace_id) "
-                f"SELECT m.customer_id, %s FROM ({members}) m WHERE 1 = 1 ON CONFLICT DO NOTHING",
+                f"SELECT m.customer_id, %s FROM ({members}) m WHERE 1 = 1 {MARK_CONFLICT}",
                 [workspace.pk, segment_id],
             )
         audit(
@@ -301,7 +361,7 @@ def refresh_workspace(workspace: Workspace, *, now: dt.datetime | None = None, f
     now = now or clock.now()
     report = RefreshReport()
     with transaction.atomic():
-        Workspace.objects.select_for_update().filter(pk=workspace.pk).first()
+        lock_workspace_refresh(workspace.pk)
         report.changed_customers = drain_changes(workspace.pk)
         rules = workspace_rules(workspace)
         ctx = context_for(workspace, now, rules)
@@ -309,16 +369,42 @@ def refresh_workspace(workspace: Workspace, *, now: dt.datetime | None = None, f
             # NOT IN (subquery) is only fast as a hashed subplan, which must fit in work_mem.
             with connection.cursor() as cursor:
                 cursor.execute("SET LOCAL work_mem = '256MB'")
+        # Rules on segment_entered / segment_exited events depend on other segments' moves.
+        mark_moves = any(
+            isinstance(n, r.EventCondition) and n.name.startswith("segment_")
+            for rule in rules.values()
+            for n in r.walk(rule.match)
+        )
         segments = Segment.objects.filter(workspace=workspace, archived_at__isnull=True).order_by("pk")
         restricted = dataclasses.replace(ctx, only="SELECT customer_id FROM seg_cand")
         for segment in segments:
-            compiled = compile_rule(rules[segment.pk], ctx)
-            narrow = compile_rule(rules[segment.pk], restricted)
-            report.segments.append(_refresh_segment(segment, compiled, narrow, ctx, now, full=full))
+            try:
+                # A savepoint each: one broken segment is reported, the others still refresh.
+                with transaction.atomic():
+                    if segment.pk not in rules:
+                        raise CompileError("the stored rule is not valid")
+                    compiled = compile_rule(rules[segment.pk], ctx)
+                    narrow = compile_rule(rules[segment.pk], restricted)
+                    diff = _refresh_segment(segment, compiled, narrow, ctx, now, full=full, mark_moves=mark_moves)
+            except (CompileError, OverflowError, ValueError, DatabaseError) as exc:
+                logger.exception("segment %s of workspace %s failed to refresh", segment.pk, workspace.pk)
+                report.failed[segment.pk] = str(exc)
+                continue
+            report.segments.append(diff)
         with connection.cursor() as cursor:
             cursor.execute("DROP TABLE IF EXISTS seg_changed")
     report.seconds = time.perf_counter() - started
     return report
+
+
+def lock_workspace_refresh(workspace_id: int) -> None:
+    """One refresher per workspace. On PostgreSQL an advisory lock, not a row lock on the
+    workspace: every insert that references the workspace takes a key-share lock on that
+    row, and a FOR UPDATE there would stall all ingestion for the length of a refresh.
+    (SQLite allows one writer at a time anyway.)"""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [REFRESH_LOCK_CLASS, workspace_id])
 
 
 def drain_changes(workspace_id: int) -> int:
@@ -351,13 +437,14 @@ def _refresh_segment(
     now: dt.datetime,
     *,
     full: bool,
+    mark_moves: bool = False,
 ) -> SegmentDiff:
     """``compiled`` answers for the whole workspace, ``narrow`` only for the customers in ``seg_cand``."""
     gap = (ctx.today - segment.refreshed_day).days if segment.refreshed_day else None
     rebuild = full or segment.refreshed_revision != segment.revision or gap is None or gap > MAX_INCREMENTAL_GAP_DAYS
     diff = SegmentDiff(segment.pk, rebuilt=rebuild)
     if rebuild:
-        _apply(segment, compiled, now, candidates=False, diff=diff)
+        _apply(segment, compiled, now, candidates=False, diff=diff, mark_moves=mark_moves)
     else:
         with connection.cursor() as cursor:
             _temp_ids(cursor, "seg_cand")
@@ -369,7 +456,7 @@ def _refresh_segment(
             cursor.execute("SELECT COUNT(*) FROM seg_cand")
             diff.candidates = cursor.fetchone()[0]
         if diff.candidates:
-            _apply(segment, narrow, now, candidates=True, diff=diff)
+            _apply(segment, narrow, now, candidates=True, diff=diff, mark_moves=mark_moves)
     if rebuild:
         size = segment.memberships.filter(exited_at__isnull=True).count()
     else:
@@ -424,7 +511,9 @@ def _temp_ids(cursor, name: str) -> None:
     cursor.execute(f"CREATE TEMP TABLE {name} (customer_id bigint PRIMARY KEY)")
 
 
-def _apply(segment: Segment, compiled: Compiled, now: dt.datetime, *, candidates: bool, diff: SegmentDiff) -> None:
+def _apply(
+    segment: Segment, compiled: Compiled, now: dt.datetime, *, candidates: bool, diff: SegmentDiff, mark_moves: bool
+) -> None:
     """Diff the rule's answer against open stays (limited to ``seg_cand`` when ``candidates``), set-based."""
     pg = connection.vendor == "postgresql"
     only = " AND c.id IN (SELECT customer_id FROM seg_cand)" if candidates else ""
@@ -475,35 +564,46 @@ def _apply(segment: Segment, compiled: Compiled, now: dt.datetime, *, candidates
                 f"SELECT %s, customer_id, %s, %s{'::jsonb' if pg else ''}, %s, %s, 'segment' FROM {table}",
                 [segment.workspace_id, event_name, properties, at, at],
             )
-        _apply_tag_rules(cursor, segment, at, diff)
+        tagged = _apply_tag_rules(cursor, segment, at, diff)
+        if (tagged or mark_moves) and (diff.entered or diff.exited):
+            mark_entered_and_exited(cursor, segment.workspace_id)
         for name in ("seg_new", "seg_enter", "seg_exit", "seg_cand"):
             cursor.execute(f"DROP TABLE IF EXISTS {name}")
 
 
-def _apply_tag_rules(cursor, segment: Segment, at: Any, diff: SegmentDiff) -> None:
+def _apply_tag_rules(cursor, segment: Segment, at: Any, diff: SegmentDiff) -> bool:
+    """Add / remove the segment's rule tags for who entered / exited; True if it has any."""
     tag_ids = list(SegmentTagRule.objects.filter(segment=segment, active=True).values_list("tag_id", flat=True))
     if not tag_ids or not (diff.entered or diff.exited):
-        return
+        return bool(tag_ids)
     for tag_id in tag_ids:
         cursor.execute(
             "INSERT INTO tags_customertag (workspace_id, customer_id, tag_id, source, source_ref, created_at) "
             "SELECT %s, customer_id, %s, %s, %s, %s FROM seg_enter WHERE 1 = 1 ON CONFLICT DO NOTHING",
             [segment.workspace_id, tag_id, TagSource.RULE, f"segment:{segment.pk}", at],
         )
+        # Only the tags this rule added: a hand-set tag, or another rule's, stays.
         cursor.execute(
-            "DELETE FROM tags_customertag WHERE tag_id = %s AND customer_id IN (SELECT customer_id FROM seg_exit)",
-            [tag_id],
+            "DELETE FROM tags_customertag WHERE tag_id = %s AND source = %s AND source_ref = %s "
+            "AND customer_id IN (SELECT customer_id FROM seg_exit)",
+            [tag_id, TagSource.RULE, f"segment:{segment.pk}"],
         )
-    # Their tags changed: other segments look at them on the next refresh.
+    return True
+
+
+def mark_entered_and_exited(cursor, workspace_id: int) -> None:
+    """Their tags or segment events changed: other segments look at them on the next refresh."""
     cursor.execute(
         "INSERT INTO customers_customerchange (customer_id, workspace_id) SELECT customer_id, %s FROM "
-        "(SELECT customer_id FROM seg_enter UNION SELECT customer_id FROM seg_exit) t WHERE 1 = 1 ON CONFLICT DO NOTHING",
-        [segment.workspace_id],
+        f"(SELECT customer_id FROM seg_enter UNION SELECT customer_id FROM seg_exit) t WHERE 1 = 1 {MARK_CONFLICT}",
+        [workspace_id],
     )
 
 
-def compile_for(workspace: Workspace, rule: r.Rule, *, now: dt.datetime | None = None) -> Compiled:
+def compile_for(
+    workspace: Workspace, rule: r.Rule, *, now: dt.datetime | None = None, rules: dict[int, r.Rule] | None = None
+) -> Compiled:
     try:
-        return compile_rule(rule, context_for(workspace, now or clock.now()))
-    except CompileError as exc:
-        raise InvalidInput(str(exc), field="match") from None
+        return compile_rule(rule, context_for(workspace, now or clock.now(), rules))
+    except (CompileError, OverflowError, ValueError) as exc:
+        raise InvalidInput(f"this rule cannot be evaluated: {exc}", field="match") from None
