@@ -6,7 +6,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import connection
+from django.db import connection, transaction
 from django.utils.dateparse import parse_datetime
 
 from siyu.core import clock
@@ -50,7 +50,10 @@ def preview(
     compiled = compile_for(workspace, rule, now=now or clock.now())
     extra, extra_params = scope_condition(scope)
     select, params = compiled.select(workspace.pk, extra=extra, extra_params=extra_params)
-    with connection.cursor() as cursor:
+    with transaction.atomic(), connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # "Never did" / "none of" compile to NOT IN, fast only as a hashed subplan (see refresh).
+            cursor.execute("SET LOCAL work_mem = '256MB'")
         cursor.execute(f"SELECT COUNT(*) FROM ({select}) s", params)
         count = cursor.fetchone()[0]
         cursor.execute(f"{select} ORDER BY c.id DESC LIMIT %s", [*params, sample])

@@ -272,7 +272,9 @@ def sync_tag_rule(rule: SegmentTagRule) -> None:
     tags this rule added are removed: a tag an operator set by hand stays."""
     segment_id, tag_id, ref = rule.segment_id, rule.tag_id, f"segment:{rule.segment_id}"
     members = "SELECT m.customer_id FROM segments_segmentmembership m WHERE m.segment_id = %s AND m.exited_at IS NULL"
-    with connection.cursor() as cursor:
+    with transaction.atomic(), connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SET LOCAL work_mem = '256MB'")  # NOT IN (members), as in the refresh
         _temp_ids(cursor, "seg_tagged")
         cursor.execute(
             "INSERT INTO seg_tagged (customer_id) SELECT m.customer_id FROM segments_segmentmembership m "

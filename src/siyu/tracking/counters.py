@@ -85,7 +85,13 @@ def rebuild_order_days(workspace_id: int, time_zone: str, customer_ids: Sequence
     ids = sorted(set(customer_ids))
     day_of = local_day_of(time_zone)
     totals: dict[tuple[int, dt.date], list[int]] = defaultdict(lambda: [0, 0])
-    orders = Order.objects.filter(customer_id__in=ids, status=Order.Status.PAID).values_list(
+    if connection.vendor == "postgresql":
+        # Two batches touching the same customer would each delete and re-insert its day rows;
+        # lock the customers (in id order, so batches cannot deadlock) to take turns.
+        condition, params = id_list_condition("id", ids)
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT id FROM customers_customer WHERE {condition} ORDER BY id FOR UPDATE", params)
+    orders = Order.objects.filter(status=Order.Status.PAID).values_list(
         "customer_id", "paid_at", "paid_fen", "refund_fen"
     )
     for start in range(0, len(ids), 5000):
