@@ -431,8 +431,8 @@ def load(ws) -> Data:
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
 )
-@given(spec=data_st, rules=st.lists(node_st, min_size=3, max_size=3), other=node_st)
-def test_compiled_sql_matches_the_reference_evaluator(brand, spec, rules, other):
+@given(spec=data_st, rules=st.lists(node_st, min_size=3, max_size=3), other=node_st, days_later=st.integers(1, 45))
+def test_compiled_sql_matches_the_reference_evaluator(brand, spec, rules, other, days_later):
     now = clock.now()
     with transaction.atomic():
         refs = build(brand, spec, now)
@@ -486,4 +486,19 @@ def test_compiled_sql_matches_the_reference_evaluator(brand, spec, rules, other)
                 diff = refresh_workspace(ws, now=now).segments[-1]
                 assert not diff.rebuilt and diff.candidates == len(data.customers)
                 assert (diff.entered, diff.exited) == (0, 0)
+                # Days later, with no new data: rolling windows moved on. The incremental refresh
+                # (only customers with activity on the days that left a window) must agree with
+                # the reference evaluated on the new day.
+                later = now + dt.timedelta(days=days_later)
+                refresh_workspace(ws, now=later)
+                later_ctx = context_for(ws, later)
+                expected_later = evaluate(
+                    rule, data, today=later_ctx.today, time_zone=ws.time_zone, segments=later_ctx.segments
+                )
+                members = set(
+                    SegmentMembership.objects.filter(segment=segment, exited_at__isnull=True).values_list(
+                        "customer_id", flat=True
+                    )
+                )
+                assert members == expected_later, (days_later, sorted(members), sorted(expected_later))
         transaction.set_rollback(True)
