@@ -22,14 +22,14 @@ def build_reach(workspace: Workspace, now: dt.datetime, oa_app_id: str) -> None:
         cursor.execute(
             "INSERT INTO customers_consent (workspace_id, customer_id, channel, purpose, status, source, updated_at) "
             "SELECT i.workspace_id, i.customer_id, 'sms', 'marketing', "
-            "CASE WHEN i.customer_id % 5 = 0 THEN 'revoked' ELSE 'granted' END, 'demo', %s "
+            "CASE WHEN i.customer_id %% 5 = 0 THEN 'revoked' ELSE 'granted' END, 'demo', %s "
             "FROM customers_identity i WHERE i.workspace_id = %s AND i.type = 'phone' ON CONFLICT DO NOTHING",
             [at, workspace.pk],
         )
         cursor.execute(
             "INSERT INTO customers_officialaccountfollow "
             "(workspace_id, customer_id, app_id, openid, subscribed, scene, subscribed_at) "
-            "SELECT i.workspace_id, i.customer_id, i.app_id, i.value, i.customer_id % 10 <> 0, '', i.created_at "
+            "SELECT i.workspace_id, i.customer_id, i.app_id, i.value, i.customer_id %% 10 <> 0, '', i.created_at "
             "FROM customers_identity i WHERE i.workspace_id = %s AND i.type = 'wechat_openid' AND i.app_id = %s "
             "ON CONFLICT DO NOTHING",
             [workspace.pk, oa_app_id],
