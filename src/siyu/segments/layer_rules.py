@@ -212,12 +212,14 @@ def quintile_sql(rank: str, total: str) -> str:
     return f"(1 + {QUINTILES} * ({rank} - 1) / {total})"
 
 
-def community_score_sql(invites: str, shares: str, messages: str, group_role: str) -> str:
+def group_role_bonus_sql(group_role: str) -> str:
     bonus = " ".join(f"WHEN '{role}' THEN {points}" for role, points in GROUP_ROLE_BONUS.items())
-    return (
-        f"({INVITE_WEIGHT} * {invites} + {SHARE_WEIGHT} * {shares} + {MESSAGE_WEIGHT} * {messages} "
-        f"+ CASE {group_role} {bonus} ELSE 0 END)"
-    )
+    return f"CASE {group_role} {bonus} ELSE 0 END"
+
+
+def community_score_sql(invites: str, shares: str, messages: str, bonus: str) -> str:
+    """The score from the counts and the group role bonus (see ``group_role_bonus_sql``)."""
+    return f"({INVITE_WEIGHT} * {invites} + {SHARE_WEIGHT} * {shares} + {MESSAGE_WEIGHT} * {messages} + {bonus})"
 
 
 def pyramid_cuts_sql(live_customers: str) -> tuple[str, str]:

@@ -226,78 +226,84 @@ def new_layers_sql(workspace: Workspace, t: lr.Thresholds, now: dt.datetime) -> 
     def day(name: str) -> str:
         return f"%({name})s::date" if pg else f"%({name})s"
 
+    def null(kind: str) -> str:
+        return f"CAST(NULL AS {kind})" if pg else "NULL"
+
     group_role = "c.attributes ->> 'group_role'" if pg else "json_extract(c.attributes, '$.group_role')"
     least = "LEAST" if pg else "MIN"
     invites = ", ".join(f"'{name}'" for name in lr.INVITE_EVENTS)
     shares = ", ".join(f"'{name}'" for name in lr.SHARE_EVENTS)
-    seeds, top = lr.pyramid_cuts_sql("(SELECT COUNT(*) FROM live)")
+    in_window = f"d.day >= {day('rfm_start')}"
+    no_days = f"{null('date')}, {null('date')}"
+    seeds, top = lr.pyramid_cuts_sql("live_count")
+    # A never-buyer's stage by first and last seen, as its index in LIFECYCLES: known per
+    # customer row, so it travels through the aggregate as a small number.
+    seen_stage = lifecycle_sql(
+        "COALESCE(c.first_seen_at, c.created_at)",
+        "COALESCE(c.last_seen_at, c.first_seen_at, c.created_at)",
+        lambda stage: instant(f"{stage}_at"),
+        codes=True,
+    )
+
+    def quintile(value: str, among: str) -> str:
+        rank = f"RANK() OVER (PARTITION BY {among} ORDER BY {value})"
+        return f"CASE WHEN {among} THEN {lr.quintile_sql(rank, f'COUNT(*) OVER (PARTITION BY {among})')} ELSE 0 END"
+
+    # One pass: every source contributes rows keyed by customer, one GROUP BY folds them into a
+    # row of facts per customer, and window functions rank those rows. No joins between the
+    # sources (each would build a hash table or sort), nothing for the planner to misjudge.
     sql = f"""
-    WITH live AS (
-        SELECT c.id,
-            COALESCE(c.first_seen_at, c.created_at) AS seen_first,
-            COALESCE(c.last_seen_at, c.first_seen_at, c.created_at) AS seen_last,
-            {group_role} AS group_role
-        FROM customers_customer c WHERE c.workspace_id = %(ws)s AND c.merged_into_id IS NULL
-    ),
-    paid AS (
-        SELECT d.customer_id, MIN(d.day) AS first_day, MAX(d.day) AS last_day,
-            SUM(CASE WHEN d.day >= {day("rfm_start")} THEN d.orders ELSE 0 END) AS frequency,
-            SUM(CASE WHEN d.day >= {day("rfm_start")} THEN d.amount_fen ELSE 0 END) AS monetary
-        FROM tracking_orderdaily d WHERE d.workspace_id = %(ws)s
-        GROUP BY d.customer_id
-    ),
-    bought AS (
-        SELECT p.customer_id, p.first_day, p.last_day, p.frequency, p.monetary
-        FROM paid p JOIN live ON live.id = p.customer_id
+    WITH facts AS (
+        SELECT customer_id, MAX(live) AS live, MAX(seen_stage) AS seen_stage, MAX(bonus) AS bonus,
+            MIN(first_day) AS first_day, MAX(last_day) AS last_day,
+            SUM(orders) AS frequency, CAST(SUM(amount) AS BIGINT) AS monetary,
+            SUM(invites) AS invites, SUM(shares) AS shares, SUM(messages) AS messages
+        FROM (
+            SELECT c.id AS customer_id, 1 AS live,
+                {seen_stage} AS seen_stage, {lr.group_role_bonus_sql(group_role)} AS bonus,
+                {null("date")} AS first_day, {null("date")} AS last_day,
+                0 AS orders, 0 AS amount, 0 AS invites, 0 AS shares, 0 AS messages
+            FROM customers_customer c WHERE c.workspace_id = %(ws)s AND c.merged_into_id IS NULL
+            UNION ALL
+            SELECT d.customer_id, 0, NULL, NULL, d.day, d.day,
+                CASE WHEN {in_window} THEN d.orders ELSE 0 END, CASE WHEN {in_window} THEN d.amount_fen ELSE 0 END,
+                0, 0, 0
+            FROM tracking_orderdaily d WHERE d.workspace_id = %(ws)s
+            UNION ALL
+            SELECT d.customer_id, 0, NULL, NULL, {no_days}, 0, 0,
+                CASE WHEN d.name IN ({invites}) THEN d.count ELSE 0 END,
+                CASE WHEN d.name IN ({shares}) THEN d.count ELSE 0 END, 0
+            FROM tracking_eventdaily d
+            WHERE d.workspace_id = %(ws)s AND d.name IN ({invites}, {shares}) AND d.day >= {day("community_start")}
+            UNION ALL
+            SELECT m.customer_id, 0, NULL, NULL, {no_days}, 0, 0, 0, 0, 1
+            FROM conversations_message m
+            WHERE m.workspace_id = %(ws)s AND m.direction = 'in' AND m.sent_at >= {instant("community_start_at")}
+        ) x
+        GROUP BY customer_id
     ),
     scored AS (
-        SELECT customer_id,
-            {lr.quintile_sql(f"RANK() OVER (ORDER BY {least}(last_day, {day('today')}))", "COUNT(*) OVER ()")}
-                AS r_score,
-            {lr.quintile_sql("RANK() OVER (ORDER BY frequency)", "COUNT(*) OVER ()")} AS f_score,
-            {lr.quintile_sql("RANK() OVER (ORDER BY monetary)", "COUNT(*) OVER ()")} AS m_score
-        FROM bought WHERE frequency > 0
-    ),
-    acts AS (
-        SELECT d.customer_id,
-            SUM(CASE WHEN d.name IN ({invites}) THEN d.count ELSE 0 END) AS invites,
-            SUM(CASE WHEN d.name IN ({shares}) THEN d.count ELSE 0 END) AS shares,
-            0 AS messages
-        FROM tracking_eventdaily d
-        WHERE d.workspace_id = %(ws)s AND d.name IN ({invites}, {shares}) AND d.day >= {day("community_start")}
-        GROUP BY d.customer_id
-        UNION ALL
-        SELECT m.customer_id, 0, 0, COUNT(*) FROM conversations_message m
-        WHERE m.workspace_id = %(ws)s AND m.direction = 'in' AND m.sent_at >= {instant("community_start_at")}
-        GROUP BY m.customer_id
-    ),
-    community AS (
-        SELECT live.id AS customer_id,
-            {lr.community_score_sql("COALESCE(a.invites, 0)", "COALESCE(a.shares, 0)", "COALESCE(a.messages, 0)", "live.group_role")} AS score
-        FROM live LEFT JOIN (
-            SELECT customer_id, SUM(invites) AS invites, SUM(shares) AS shares, SUM(messages) AS messages
-            FROM acts GROUP BY customer_id
-        ) a ON a.customer_id = live.id
-        WHERE a.customer_id IS NOT NULL OR live.group_role IS NOT NULL
+        SELECT customer_id, seen_stage, first_day, last_day, frequency, monetary,
+            {quintile(f"{least}(last_day, {day('today')})", "frequency > 0")} AS r_score,
+            {quintile("frequency", "frequency > 0")} AS f_score,
+            {quintile("monetary", "frequency > 0")} AS m_score,
+            {lr.community_score_sql("invites", "shares", "messages", "bonus")} AS community_score
+        FROM facts WHERE live = 1
     ),
     placed AS (
-        SELECT customer_id, score, ROW_NUMBER() OVER (ORDER BY score DESC, customer_id) AS position
-        FROM community WHERE score > 0
+        SELECT scored.*, COUNT(*) OVER () AS live_count,
+            ROW_NUMBER() OVER (PARTITION BY community_score > 0 ORDER BY community_score DESC, customer_id) AS position
+        FROM scored
     )
-    SELECT live.id AS customer_id, %(ws)s AS workspace_id, b.last_day AS last_order_day,
-        COALESCE(b.frequency, 0) AS frequency, COALESCE(b.monetary, 0) AS monetary_fen,
-        COALESCE(s.r_score, 0) AS r_score, COALESCE(s.f_score, 0) AS f_score, COALESCE(s.m_score, 0) AS m_score,
-        {lr.rfm_cell_sql("COALESCE(s.r_score, 0)", "COALESCE(s.f_score, 0)", "COALESCE(s.m_score, 0)")} AS rfm_cell,
-        CASE WHEN b.customer_id IS NULL THEN {lifecycle_sql("live.seen_first", "live.seen_last", lambda stage: instant(f"{stage}_at"))}
-            ELSE {lifecycle_sql("b.first_day", "b.last_day", lambda stage: day(f"{stage}_day"))} END AS lifecycle,
-        {lr.value_tier_sql("COALESCE(s.m_score, 0)")} AS value_tier,
-        COALESCE(p.score, 0) AS community_score,
-        CASE WHEN p.position <= {seeds} THEN 'seed' WHEN p.position <= {top} THEN 'koc' ELSE 'ordinary' END
-            AS community_tier
-    FROM live
-    LEFT JOIN bought b ON b.customer_id = live.id
-    LEFT JOIN scored s ON s.customer_id = live.id
-    LEFT JOIN placed p ON p.customer_id = live.id
+    SELECT customer_id, %(ws)s AS workspace_id, last_day AS last_order_day, frequency, monetary AS monetary_fen,
+        r_score, f_score, m_score, {lr.rfm_cell_sql("r_score", "f_score", "m_score")} AS rfm_cell,
+        CASE WHEN last_day IS NOT NULL THEN {lifecycle_sql("first_day", "last_day", lambda s: day(f"{s}_day"))}
+            {" ".join(f"WHEN seen_stage = {n} THEN '{stage}'" for n, stage in enumerate(lr.LIFECYCLES))} END
+            AS lifecycle,
+        {lr.value_tier_sql("m_score")} AS value_tier, community_score,
+        CASE WHEN community_score <= 0 THEN 'ordinary' WHEN position <= {seeds} THEN 'seed'
+            WHEN position <= {top} THEN 'koc' ELSE 'ordinary' END AS community_tier
+    FROM placed
     """
 
     def days_ago(n: int) -> dt.date:
@@ -319,11 +325,14 @@ def new_layers_sql(workspace: Workspace, t: lr.Thresholds, now: dt.datetime) -> 
 LIFECYCLE_LIMITS = ("new_days", "active_days", "at_risk_days", "dormant_days")
 
 
-def lifecycle_sql(first: str, last: str, cut: Callable[[str], str]) -> str:
+def lifecycle_sql(first: str, last: str, cut: Callable[[str], str], *, codes: bool = False) -> str:
     """The lifecycle CASE over a first and a last day (or time); ``cut(stage)`` renders the
-    cut-off of a stage limit ("at most N days ago" is "on or after the cut")."""
+    cut-off of a stage limit ("at most N days ago" is "on or after the cut"). With ``codes``
+    it yields the stage's index in ``LIFECYCLES`` instead of its name."""
+    name = {stage: str(n) if codes else f"'{stage}'" for n, stage in enumerate(lr.LIFECYCLES)}
     return (
-        f"CASE WHEN {first} >= {cut('new_days')} THEN 'new' WHEN {last} >= {cut('active_days')} THEN 'active' "
-        f"WHEN {last} >= {cut('at_risk_days')} THEN 'at_risk' WHEN {last} >= {cut('dormant_days')} THEN 'dormant' "
-        "ELSE 'churned' END"
+        f"CASE WHEN {first} >= {cut('new_days')} THEN {name['new']} "
+        f"WHEN {last} >= {cut('active_days')} THEN {name['active']} "
+        f"WHEN {last} >= {cut('at_risk_days')} THEN {name['at_risk']} "
+        f"WHEN {last} >= {cut('dormant_days')} THEN {name['dormant']} ELSE {name['churned']} END"
     )
