@@ -144,29 +144,32 @@ def recompute_layers(workspace: Workspace, *, now: dt.datetime | None = None) ->
                 # Fresh temp tables have no statistics; the joins below need the row count.
                 cursor.execute(f"ANALYZE {NEW_TABLE}")
             differs = " OR ".join(f"l.{col} <> n.{col}" for col in RULE_COLUMNS)
+            distinct = "IS DISTINCT FROM" if pg else "IS NOT"  # last_order_day may be NULL
+            moved = " OR ".join(f"l.{col} {distinct} n.{col}" for col in VALUE_COLUMNS)
+            # Rows to write: missing or with any stored value moved; ``marked`` when a value segment
+            # rules can test changed. On a daily recompute that is a small fraction: an unwritten
+            # row costs no new tuple, no index entries, no WAL.
             cursor.execute(
-                f"CREATE TEMPORARY TABLE {CHANGED_TABLE} AS SELECT n.customer_id, l.customer_id IS NULL AS missing "
+                f"CREATE TEMPORARY TABLE {CHANGED_TABLE} AS SELECT n.customer_id, l.customer_id IS NULL AS missing, "
+                f"(l.customer_id IS NULL OR {differs}) AS marked "
                 f"FROM {NEW_TABLE} n "
                 f"LEFT JOIN segments_customerlayer l ON l.customer_id = n.customer_id "
-                f"WHERE l.customer_id IS NULL OR {differs}"
+                f"WHERE l.customer_id IS NULL OR {moved}"
             )
             if pg:
                 cursor.execute(f"ANALYZE {CHANGED_TABLE}")
-            cursor.execute(f"SELECT COUNT(*) FROM {CHANGED_TABLE}")
+            cursor.execute(f"SELECT COUNT(*) FROM {CHANGED_TABLE} WHERE marked")
             changed = cursor.fetchone()[0]
             if changed:
-                mark_changed_where(workspace.pk, f"c.id IN (SELECT customer_id FROM {CHANGED_TABLE})", [])
+                mark_changed_where(workspace.pk, f"c.id IN (SELECT customer_id FROM {CHANGED_TABLE} WHERE marked)", [])
             # An UPDATE joined to the new rows, then a plain INSERT of the missing ones: both are
             # set-based joins, where INSERT ... ON CONFLICT DO UPDATE probes the key row by row
             # (three times slower on PostgreSQL). Concurrent recomputes are serialised above.
-            # Only rows whose values differ are written: on a daily recompute that is a small
-            # fraction, and an unwritten row costs no new tuple, no index entries, no WAL.
-            distinct = "IS DISTINCT FROM" if pg else "IS NOT"  # last_order_day may be NULL
-            moved = " OR ".join(f"l.{col} {distinct} n.{col}" for col in VALUE_COLUMNS)
             sets = ", ".join(f"{col} = n.{col}" for col in VALUE_COLUMNS)
             cursor.execute(
-                f"UPDATE segments_customerlayer AS l SET {sets}, computed_at = %s FROM {NEW_TABLE} n "
-                f"WHERE l.customer_id = n.customer_id AND ({moved})",
+                f"UPDATE segments_customerlayer AS l SET {sets}, computed_at = %s "
+                f"FROM {NEW_TABLE} n JOIN {CHANGED_TABLE} ch ON ch.customer_id = n.customer_id "
+                "WHERE l.customer_id = n.customer_id AND NOT ch.missing",
                 [adapt(now, "datetime")],
             )
             written = cursor.rowcount
