@@ -457,6 +457,10 @@ def _refresh_segment(
                     cursor.execute(f"INSERT INTO seg_cand (customer_id) {sql} ON CONFLICT DO NOTHING", params)
             cursor.execute("SELECT COUNT(*) FROM seg_cand")
             diff.candidates = cursor.fetchone()[0]
+            if connection.vendor == "postgresql" and diff.candidates:
+                # Without statistics the planner guesses a big temp table and scans whole counter
+                # ranges; knowing it is small, it probes the per-customer unique indexes instead.
+                cursor.execute("ANALYZE seg_cand")
         if diff.candidates:
             _apply(segment, narrow, now, candidates=True, diff=diff, mark_moves=mark_moves)
     if rebuild:
