@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, field_validator, model_validator
 
-from siyu.core.limits import MAX_ID
+from siyu.core.limits import MAX_ID, clean_words, no_nul
 from siyu.tracking.schemas import CustomerRef
 
 MAX_TEXT = 10_000
@@ -40,21 +40,10 @@ class RiskRuleIn(BaseModel):
 
     @field_validator("name")
     @classmethod
-    def no_nul(cls, value: str) -> str:
-        if "\x00" in value:
-            raise ValueError("contains a NUL (\\u0000) character")
-        return value
+    def name_ok(cls, value: str) -> str:
+        return no_nul(value)
 
     @field_validator("words")
     @classmethod
-    def clean_words(cls, value: list[str]) -> list[str]:
-        out: list[str] = []
-        for word in value:
-            word = word.strip()
-            if not word:
-                raise ValueError("words cannot be empty strings")
-            if len(word) > 50 or "\x00" in word:
-                raise ValueError(f"'{word[:20]}' is longer than 50 characters or contains NUL")
-            if word not in out:
-                out.append(word)
-        return out
+    def words_ok(cls, value: list[str]) -> list[str]:
+        return clean_words(value, "words")

@@ -69,23 +69,27 @@ def get_segment(workspace: Workspace, segment_id: int) -> Segment:
     return segment
 
 
-def member_page(
-    scope: Scope, segment: Segment, *, after: int | None = None, limit: int = 50
-) -> tuple[list[tuple[Customer, dt.datetime]], int | None]:
-    """Current members visible to ``scope``, newest customer id first, by keyset (``after`` = last id seen)."""
-    limit = max(1, min(limit, MAX_PAGE))
+def _members_sql(scope: Scope, segment: Segment, after: int | None, columns: str) -> tuple[str, list[Any]]:
+    """Current members visible to ``scope`` below the keyset cursor ``after``, newest id first."""
     extra, extra_params = scope_condition(scope)
     sql = (
-        "SELECT c.id, m.entered_at FROM segments_segmentmembership m JOIN customers_customer c ON c.id = m.customer_id "
+        f"SELECT {columns} FROM segments_segmentmembership m JOIN customers_customer c ON c.id = m.customer_id "
         f"WHERE m.segment_id = %s AND m.exited_at IS NULL AND c.merged_into_id IS NULL{extra}"
     )
     params: list[Any] = [segment.pk, *extra_params]
     if after is not None:
         sql += " AND m.customer_id < %s"
         params.append(after)
-    sql += " ORDER BY m.customer_id DESC LIMIT %s"
-    params.append(limit + 1)
-    rows = _fetch(sql, params)
+    return sql + " ORDER BY m.customer_id DESC LIMIT %s", params
+
+
+def member_page(
+    scope: Scope, segment: Segment, *, after: int | None = None, limit: int = 50
+) -> tuple[list[tuple[Customer, dt.datetime]], int | None]:
+    """Current members visible to ``scope``, newest customer id first, by keyset (``after`` = last id seen)."""
+    limit = max(1, min(limit, MAX_PAGE))
+    sql, params = _members_sql(scope, segment, after, "c.id, m.entered_at")
+    rows = _fetch(sql, [*params, limit + 1])
     more = len(rows) > limit
     rows = rows[:limit]
     customers = Customer.objects.in_bulk([cid for cid, _ in rows])
@@ -110,16 +114,7 @@ def iter_member_ids(scope: Scope, segment: Segment, chunk: int = 5000):
     """Every current member visible to ``scope``, in chunks (for exports)."""
     after = None
     while True:
-        extra, extra_params = scope_condition(scope)
-        sql = (
-            "SELECT c.id FROM segments_segmentmembership m JOIN customers_customer c ON c.id = m.customer_id "
-            f"WHERE m.segment_id = %s AND m.exited_at IS NULL AND c.merged_into_id IS NULL{extra}"
-        )
-        params: list[Any] = [segment.pk, *extra_params]
-        if after is not None:
-            sql += " AND m.customer_id < %s"
-            params.append(after)
-        sql += " ORDER BY m.customer_id DESC LIMIT %s"
+        sql, params = _members_sql(scope, segment, after, "c.id")
         with connection.cursor() as cursor:
             cursor.execute(sql, [*params, chunk])
             ids = [row[0] for row in cursor.fetchall()]

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, field_validator
 
-from siyu.core.limits import MAX_ID
+from siyu.core.limits import MAX_ID, clean_words, no_nul
 
 
 class KeywordRuleIn(BaseModel):
@@ -24,26 +24,13 @@ class KeywordRuleIn(BaseModel):
 
     @field_validator("name")
     @classmethod
-    def no_nul(cls, value: str) -> str:
-        if "\x00" in value:
-            raise ValueError("contains a NUL (\\u0000) character")
-        return value
+    def name_ok(cls, value: str) -> str:
+        return no_nul(value)
 
     @field_validator("keywords")
     @classmethod
     def clean_keywords(cls, value: list[str]) -> list[str]:
-        out: list[str] = []
-        for word in value:
-            word = word.strip()
-            if not word:
-                raise ValueError("keywords cannot be empty strings")
-            if len(word) > 50:
-                raise ValueError(f"keyword '{word[:20]}…' is longer than 50 characters")
-            if "\x00" in word:
-                raise ValueError("keywords cannot contain NUL characters")
-            if word not in out:
-                out.append(word)
-        return out
+        return clean_words(value, "keywords")
 
     @field_validator("tag_ids")
     @classmethod
