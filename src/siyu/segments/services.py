@@ -371,6 +371,9 @@ def refresh_workspace(workspace: Workspace, *, now: dt.datetime | None = None, f
             # NOT IN (subquery) is only fast as a hashed subplan, which must fit in work_mem.
             with connection.cursor() as cursor:
                 cursor.execute("SET LOCAL work_mem = '256MB'")
+                # Parallel workers each rebuild the same hash of a subquery (measured: the broad
+                # segment 2.0 s with 2 workers, 1.6 s without, on 2 cores).
+                cursor.execute("SET LOCAL max_parallel_workers_per_gather = 0")
         # Rules on segment_entered / segment_exited events depend on other segments' moves.
         mark_moves = any(
             isinstance(n, r.EventCondition) and n.name.startswith("segment_")
@@ -523,7 +526,6 @@ def _apply(
     """Diff the rule's answer against open stays (limited to ``seg_cand`` when ``candidates``), set-based."""
     pg = connection.vendor == "postgresql"
     only = " AND c.id IN (SELECT customer_id FROM seg_cand)" if candidates else ""
-    current = " AND m.customer_id IN (SELECT customer_id FROM seg_cand)" if candidates else ""
     at = _adapt_now(now)
     with connection.cursor() as cursor:
         for name in ("seg_new", "seg_enter", "seg_exit"):
@@ -532,9 +534,16 @@ def _apply(
         cursor.execute(f"INSERT INTO seg_new (customer_id) {select}", params)
         if pg and not candidates:
             cursor.execute("ANALYZE seg_new")
+        # Incremental: driven from the (small) candidate table through the open-stay index, not a
+        # scan of every open stay of the segment.
+        source = (
+            "seg_cand k JOIN segments_segmentmembership m ON m.customer_id = k.customer_id"
+            if candidates
+            else "segments_segmentmembership m"
+        )
         cursor.execute(
-            "INSERT INTO seg_exit (customer_id) SELECT m.customer_id FROM segments_segmentmembership m "
-            f"WHERE m.segment_id = %s AND m.exited_at IS NULL{current} "
+            f"INSERT INTO seg_exit (customer_id) SELECT m.customer_id FROM {source} "
+            "WHERE m.segment_id = %s AND m.exited_at IS NULL "
             "AND NOT EXISTS (SELECT 1 FROM seg_new n WHERE n.customer_id = m.customer_id)",
             [segment.pk],
         )
