@@ -31,9 +31,10 @@ class Context:
     time_zone: str = "Asia/Shanghai"
     # Rules of other segments of the workspace, for membership conditions (inlined).
     segments: dict[int, r.Rule] = field(default_factory=dict)
-    # A subquery of customer ids the caller restricts the answer to (an incremental refresh):
-    # pushed into every per-customer subquery so it aggregates only those customers' rows.
-    only: str | None = None
+    # The caller restricts the answer to a few customers (an incremental refresh): every leaf
+    # becomes a correlated per-customer lookup (EXISTS ... WHERE x.customer_id = c.id) that
+    # probes the per-customer indexes, so the cost follows the customers, not the workspace.
+    per_customer: bool = False
 
     @property
     def pg(self) -> bool:
@@ -74,6 +75,12 @@ class CompileError(ValueError):
 def compile_rule(rule: r.Rule, ctx: Context) -> Compiled:
     state = _State(ctx)
     condition = state.node(rule.match, stack=())
+    if ctx.per_customer:
+        # Every "c.id [NOT] IN (SELECT x.customer_id ... WHERE x.customer_id = c.id ...)" leaf is
+        # correlated already; EXISTS says so to the planner (no parameters in the replaced text).
+        condition = condition.replace("c.id NOT IN (SELECT", "NOT EXISTS (SELECT").replace(
+            "c.id IN (SELECT", "EXISTS (SELECT"
+        )
     return Compiled(condition, state.params, state.dependencies)
 
 
@@ -110,9 +117,9 @@ class _State:
 
     def where(self, alias: str) -> str:
         """``WHERE`` for a subquery over ``alias``, limited to the context's customers if any."""
-        if self.ctx.only is None:
+        if not self.ctx.per_customer:
             return "WHERE "
-        return f"WHERE {alias}.customer_id IN ({self.ctx.only}) AND "
+        return f"WHERE {alias}.customer_id = c.id AND "
 
     def sum(self, column: str) -> str:
         # PostgreSQL sums bigints as numeric, whose arithmetic is several times slower; the
