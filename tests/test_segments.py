@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from django.db import connection
 
 from siyu.core import clock
 from siyu.customers.models import Customer, CustomerChange
@@ -474,3 +475,35 @@ def test_member_pages_give_aware_entry_times(brand):
     )
     [(_, entered_at)] = queries.member_page(everyone, segment)[0]
     assert entered_at == now and entered_at.tzinfo is not None
+
+
+def test_the_sql_form_of_a_scope_selects_what_scoped_customers_selects(brand):
+    from siyu.customers.models import StaffRelation
+    from siyu.customers.queries import scope_sql, scoped_customers
+
+    in_a = make_customer(brand, "A", store=brand.store_a)
+    make_customer(brand, "B", store=brand.store_b, owner_staff=brand.clerk_b)
+    friend = make_customer(brand, "好友", store=brand.store_b)
+    make_customer(brand, "无门店")
+    StaffRelation.objects.create(workspace=brand.workspace, customer=friend, staff=brand.clerk_a, added_at=clock.now())
+    scopes = [
+        scope_for(workspace_id=brand.workspace.pk, role=role, can_view_pii=False, unit_path=path, staff_id=staff)
+        for role, path, staff in (
+            ("owner", None, None),
+            ("store_manager", brand.store_a.path, None),
+            ("store_manager", brand.region.path, None),
+            ("staff", None, brand.clerk_a.pk),
+            ("staff", None, None),
+        )
+    ]
+    for scope in scopes:
+        extra, params = scope_sql(scope)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT c.id FROM customers_customer c WHERE c.workspace_id = %s AND c.merged_into_id IS NULL{extra}",
+                [brand.workspace.pk, *params],
+            )
+            raw = {row[0] for row in cursor.fetchall()}
+        assert raw == set(scoped_customers(scope).values_list("pk", flat=True)), scope
+    assert raw == set()  # the last scope: a clerk without a staff record sees nobody
+    assert in_a.pk in set(scoped_customers(scopes[1]).values_list("pk", flat=True))

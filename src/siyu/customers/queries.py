@@ -49,6 +49,23 @@ def scoped_customers(scope: Scope) -> QuerySet[Customer]:
     return qs
 
 
+def scope_sql(scope: Scope) -> tuple[str, list[Any]]:
+    """``scoped_customers`` as an SQL condition over ``c`` (prefixed with AND), for raw set-based
+    reads such as segment members. Keep the two in step: they are the same rule."""
+    if scope.kind == "units":
+        return (
+            " AND c.store_id IN (SELECT u.id FROM org_orgunit u WHERE u.workspace_id = %s AND u.path LIKE %s)",
+            [scope.workspace_id, scope.unit_path.replace("%", "") + "%"],
+        )
+    if scope.kind == "staff":
+        return (
+            " AND (c.owner_staff_id = %s OR c.id IN (SELECT sr.customer_id FROM customers_staffrelation sr "
+            "WHERE sr.staff_id = %s AND sr.status = 'active'))",
+            [scope.staff_id or -1, scope.staff_id or -1],
+        )
+    return "", []
+
+
 def friends_of(staff_id: int | None) -> QuerySet:
     return StaffRelation.objects.filter(staff_id=staff_id, status=StaffRelation.Status.ACTIVE).values("customer_id")
 

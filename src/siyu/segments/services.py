@@ -30,6 +30,7 @@ from django.db.models import F
 
 from siyu.core import clock
 from siyu.core.errors import InvalidInput, NotFound
+from siyu.core.sql import adapt
 from siyu.customers.services import MARK_CONFLICT
 from siyu.org.models import OrgUnit, Staff, Workspace
 from siyu.org.services import audit
@@ -285,7 +286,7 @@ def sync_tag_rule(rule: SegmentTagRule) -> None:
         cursor.execute(
             "INSERT INTO tags_customertag (workspace_id, customer_id, tag_id, source, source_ref, created_at) "
             "SELECT %s, customer_id, %s, %s, %s, %s FROM seg_tagged WHERE 1 = 1 ON CONFLICT DO NOTHING",
-            [rule.workspace_id, tag_id, TagSource.RULE, ref, _adapt_now(clock.now())],
+            [rule.workspace_id, tag_id, TagSource.RULE, ref, adapt(clock.now(), "datetime")],
         )
         cursor.execute(
             "INSERT INTO seg_tagged (customer_id) SELECT ct.customer_id FROM tags_customertag ct "
@@ -329,7 +330,7 @@ def bulk_tag(workspace: Workspace, segment_id: int, tag_id: int, *, remove: bool
                     tag_id,
                     TagSource.RULE,
                     f"bulk:segment:{segment_id}",
-                    _adapt_now(clock.now()),
+                    adapt(clock.now(), "datetime"),
                     segment_id,
                 ],
             )
@@ -348,10 +349,6 @@ def bulk_tag(workspace: Workspace, segment_id: int, tag_id: int, *, remove: bool
             details={"tag": tag_id, "changed": changed},
         )
     return changed
-
-
-def _adapt_now(now: dt.datetime) -> Any:
-    return now if connection.vendor == "postgresql" else str(now.astimezone(dt.UTC).replace(tzinfo=None))
 
 
 # -- refresh ---------------------------------------------------------------------------------
@@ -494,19 +491,18 @@ def expired_candidates(dependency: Dependency, ctx: Context, last_day: dt.date) 
     """
     first = last_day - dt.timedelta(days=dependency.days)
     last = ctx.today - dt.timedelta(days=dependency.days - 1)
-    pg = ctx.vendor == "postgresql"
-    day = (lambda d: d) if pg else (lambda d: d.isoformat())
+    days = [adapt(first, "date"), adapt(last, "date")]
     if dependency.source == "event":
         return (
             "SELECT DISTINCT d.customer_id FROM tracking_eventdaily d WHERE d.workspace_id = %s AND d.name = %s "
             "AND d.day >= %s AND d.day <= %s",
-            [ctx.workspace_id, dependency.name, day(first), day(last)],
+            [ctx.workspace_id, dependency.name, *days],
         )
     if dependency.source == "orders":
         return (
             "SELECT DISTINCT o.customer_id FROM tracking_orderdaily o WHERE o.workspace_id = %s "
             "AND o.day >= %s AND o.day <= %s",
-            [ctx.workspace_id, day(first), day(last)],
+            [ctx.workspace_id, *days],
         )
     tz = ZoneInfo(ctx.time_zone)
     lo = dt.datetime.combine(first, dt.time(), tz).astimezone(dt.UTC)
@@ -514,7 +510,7 @@ def expired_candidates(dependency: Dependency, ctx: Context, last_day: dt.date) 
     return (
         "SELECT DISTINCT e.customer_id FROM tracking_event e WHERE e.workspace_id = %s AND e.name = %s "
         "AND e.occurred_at >= %s AND e.occurred_at < %s",
-        [ctx.workspace_id, dependency.name, _adapt_now(lo), _adapt_now(hi)],
+        [ctx.workspace_id, dependency.name, adapt(lo, "datetime"), adapt(hi, "datetime")],
     )
 
 
@@ -529,7 +525,7 @@ def _apply(
     """Diff the rule's answer against open stays (limited to ``seg_cand`` when ``candidates``), set-based."""
     pg = connection.vendor == "postgresql"
     only = " AND c.id IN (SELECT customer_id FROM seg_cand)" if candidates else ""
-    at = _adapt_now(now)
+    at = adapt(now, "datetime")
     with connection.cursor() as cursor:
         for name in ("seg_new", "seg_enter", "seg_exit"):
             _temp_ids(cursor, name)

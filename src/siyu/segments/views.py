@@ -16,7 +16,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.contrib import messages
-from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
@@ -159,7 +158,7 @@ def segment_list(request: HttpRequest) -> HttpResponse:
     )
     live = [s for s in segments if s.archived_at is None]
     scoped = access.scope.kind != "all"
-    sizes = scoped_sizes(access.scope, live) if scoped else {s.pk: s.member_count for s in live}
+    sizes = queries.scoped_sizes(access.scope, live) if scoped else {s.pk: s.member_count for s in live}
     trends = {} if scoped else recent_sizes(access.workspace, live)
     rows = [
         {
@@ -178,23 +177,6 @@ def segment_list(request: HttpRequest) -> HttpResponse:
         "scoped": scoped,
     }
     return render(request, "console/segments/list.html", context)
-
-
-def scoped_sizes(scope, segments: list[Segment]) -> dict[int, int]:
-    """Current members per segment within the viewer's slice, in one statement."""
-    if not segments:
-        return {}
-    extra, extra_params = queries.scope_condition(scope)
-    marks = ", ".join(["%s"] * len(segments))
-    sql = (
-        "SELECT m.segment_id, COUNT(*) FROM segments_segmentmembership m "
-        "JOIN customers_customer c ON c.id = m.customer_id "
-        f"WHERE m.segment_id IN ({marks}) AND m.exited_at IS NULL AND c.merged_into_id IS NULL{extra} "
-        "GROUP BY m.segment_id"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [*(s.pk for s in segments), *extra_params])
-        return dict(cursor.fetchall())
 
 
 def recent_sizes(workspace, segments: list[Segment]) -> dict[int, list[SegmentSize]]:
@@ -369,7 +351,7 @@ def segment_detail(request: HttpRequest, segment_id: int) -> HttpResponse:
     trend = [] if scoped else queries.segment_trend(segment, TREND_DAYS)
     context = {
         "segment": segment,
-        "size": scoped_sizes(access.scope, [segment]).get(segment.pk, 0) if scoped else segment.member_count,
+        "size": queries.scoped_sizes(access.scope, [segment]).get(segment.pk, 0) if scoped else segment.member_count,
         "scoped": scoped,
         "rule_text": describe_rule(segment.rule, rule_names(access.workspace, segment.rule)),
         "rule_json": json.dumps(segment.rule, ensure_ascii=False, indent=2),
@@ -472,7 +454,7 @@ def segment_export(request: HttpRequest, segment_id: int) -> HttpResponse:
     """
     access = request.access
     segment = segment_or_404(request, segment_id)
-    rows = scoped_sizes(access.scope, [segment]).get(segment.pk, 0)
+    rows = queries.scoped_sizes(access.scope, [segment]).get(segment.pk, 0)
     audit(
         workspace=access.workspace,
         action="segment.export",
