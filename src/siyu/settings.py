@@ -117,6 +117,9 @@ INSTALLED_APPS = [
     "siyu.tracking",
     "siyu.conversations",
     "siyu.segments",
+    "siyu.content",
+    "siyu.channels",
+    "siyu.messaging",
     "siyu.console",
     "siyu.demo",
 ]
@@ -212,3 +215,12 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("SIYU_LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# Channel credentials are encrypted with this key (Fernet). Without it a key is derived from
+# SECRET_KEY, so rotating SECRET_KEY then needs the credentials entered again.
+CREDENTIALS_KEY = env_str("SIYU_CREDENTIALS_KEY", "")
+# The address customers reach this instance at: tracked links, unsubscribe links and provider
+# callbacks are built on it.
+PUBLIC_URL = env_str("SIYU_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
+MEDIA_ROOT = Path(env_str("SIYU_MEDIA_ROOT", str(Path.cwd() / "siyu-media")))
+MEDIA_URL = "/media/"

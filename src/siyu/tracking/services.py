@@ -281,3 +281,46 @@ def touch_seen(seen: dict[int, tuple[dt.datetime, dt.datetime]]) -> None:
         where="{t}.last_seen_at IS NULL OR {t}.last_seen_at < v.hi OR {t}.first_seen_at IS NULL "
         "OR {t}.first_seen_at > v.lo",
     )
+
+
+def record_system_events(
+    workspace_id: int,
+    rows: list[tuple[int, str, dict[str, Any], dt.datetime]],
+    *,
+    source: str,
+    event_ids: list[str | None] | None = None,
+) -> int:
+    """Timeline events siyu itself observes (opt-outs, link clicks, deliveries): stored, counted
+    into the day counters and marked for segment refresh, like ingested events.
+
+    ``rows`` are ``(customer_id, name, properties, occurred_at)``. With ``event_ids`` a
+    repeated event (e.g. a provider retrying a callback) is stored once. Returns how many
+    were stored.
+    """
+    if not rows:
+        return 0
+    time_zone = Workspace.objects.filter(pk=workspace_id).values_list("time_zone", flat=True).first() or "UTC"
+    now = clock.now()
+    ids = event_ids or [None] * len(rows)
+    with transaction.atomic():
+        stored = rows
+        if event_ids:
+            present = set(
+                Event.objects.filter(workspace_id=workspace_id, event_id__in=[i for i in ids if i]).values_list(
+                    "event_id", flat=True
+                )
+            )
+            keep = [n for n, i in enumerate(ids) if not i or i not in present]
+            stored = [rows[n] for n in keep]
+            ids = [ids[n] for n in keep]
+        insert_rows(
+            "tracking_event",
+            EVENT_COLUMNS,
+            [
+                (workspace_id, cid, name, props, at, now, source, event_id)
+                for (cid, name, props, at), event_id in zip(stored, ids, strict=True)
+            ],
+        )
+        add_event_counts(workspace_id, time_zone, [(cid, name, at) for cid, name, _p, at in stored])
+        mark_changed(workspace_id, {cid for cid, *_ in stored})
+    return len(stored)
