@@ -280,3 +280,50 @@ def outbox_counts(workspace_id: int) -> dict[str, int]:
             [workspace_id],
         )
         return dict(cursor.fetchall())
+
+
+# ---- tracked links ------------------------------------------------------------------------------
+
+
+def record_click(message_id: int, index: int, *, user_agent: str = "") -> str | None:
+    """The target of the message's ``index``-th link, after recording the click; None if unknown.
+
+    The click lands on the customer's timeline as ``link_clicked`` (with the message, broadcast
+    and URL) and the message's first click is kept in ``clicked_at`` for reports.
+    """
+    from siyu.tracking.services import record_system_events
+
+    row = (
+        OutboundMessage.objects.filter(pk=message_id)
+        .values("workspace_id", "customer_id", "broadcast_id", "payload", "clicked_at")
+        .first()
+    )
+    if row is None:
+        return None
+    links = (row["payload"] or {}).get("links") or []
+    if not (0 <= index < len(links)):
+        return None
+    url = links[index]
+    now = clock.now()
+    with transaction.atomic():
+        if row["clicked_at"] is None:
+            OutboundMessage.objects.filter(pk=message_id, clicked_at__isnull=True).update(clicked_at=now)
+        if row["customer_id"]:
+            record_system_events(
+                row["workspace_id"],
+                [
+                    (
+                        row["customer_id"],
+                        "link_clicked",
+                        {
+                            "message_id": message_id,
+                            "broadcast_id": row["broadcast_id"],
+                            "url": url,
+                            "user_agent": user_agent,
+                        },
+                        now,
+                    )
+                ],
+                source="link",
+            )
+    return url

@@ -1,0 +1,255 @@
+"""The compliance gate: one set of rules in front of every channel, decided per batch in SQL.
+
+For each candidate message the gate answers with a reason ('' = may go now):
+
+1. ``no_customer`` / ``no_address`` — nobody to send to on this medium;
+2. ``opted_out`` — the customer refused marketing (binds every channel; service messages
+   still go: a refund notice is not an advert);
+3. ``consent_revoked`` — consent for this medium and purpose was withdrawn;
+4. ``no_consent`` — marketing needs an explicit grant for the medium;
+5. ``quiet_hours`` — marketing outside the workspace's window (held or skipped per send);
+6. ``cap_day`` / ``cap_week`` — marketing over the per-customer cap across all channels;
+   ``channel_cap_day`` / ``channel_cap_week`` — over the cap for this medium.
+
+Service messages (the transactional override) pass 2, 5 and 6. ``system`` messages (domain
+events to a brand's own webhook) reach no person and pass everything.
+
+Caps count marketing messages that passed the gate (``gated_at``) and were not found
+undeliverable, plus the ones ahead of it in the same batch (a window function), so a
+batch can never overshoot. Days and weeks are the workspace's local calendar days; the
+week is the last seven of them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.db import connection
+
+from siyu.channels.models import ComplianceSettings
+from siyu.core.sql import adapt
+
+REASONS = {
+    "no_customer": "无客户",
+    "no_address": "无可用联系方式",
+    "opted_out": "已退订",
+    "consent_revoked": "已撤回授权",
+    "no_consent": "未获营销授权",
+    "quiet_hours": "免打扰时段",
+    "cap_day": "超出每日上限",
+    "cap_week": "超出每周上限",
+    "channel_cap_day": "超出该渠道每日上限",
+    "channel_cap_week": "超出该渠道每周上限",
+    "render_error": "内容无法生成",
+    "provider_blocked": "运营商拦截/黑名单",
+    "retries_exhausted": "多次重试失败",
+}
+# The identity that addresses a customer on each medium.
+ADDRESS_TYPES = {
+    "sms": "phone",
+    "email": "email",
+    "app": "app_user_id",
+    "wecom": "wecom_external_userid",
+    "official_account": "wechat_openid",
+}
+# States of a marketing message that count against caps once it passed the gate.
+COUNTED_STATES = ("sending", "sent", "delivered", "unknown")
+
+
+@dataclass(frozen=True)
+class GatePolicy:
+    time_zone: str
+    daily_cap: int
+    weekly_cap: int
+    channel_caps: dict[str, dict[str, int]] = field(default_factory=dict)
+    window_start: dt.time = dt.time(8, 0)
+    window_end: dt.time = dt.time(21, 0)
+    sms_suffix: str = "拒收请回复R"
+
+    @classmethod
+    def of(cls, settings: ComplianceSettings, time_zone: str) -> GatePolicy:
+        return cls(
+            time_zone=time_zone,
+            daily_cap=settings.daily_cap,
+            weekly_cap=settings.weekly_cap,
+            channel_caps={k: dict(v) for k, v in (settings.channel_caps or {}).items()},
+            window_start=_as_time(settings.window_start),
+            window_end=_as_time(settings.window_end),
+            sms_suffix=settings.sms_optout_suffix,
+        )
+
+
+def _as_time(value: Any) -> dt.time:
+    return value if isinstance(value, dt.time) else dt.time.fromisoformat(str(value))
+
+
+# ---- pure time rules ---------------------------------------------------------------------
+
+
+def in_window(policy: GatePolicy, now: dt.datetime) -> bool:
+    """Is ``now`` inside the marketing window (a window may wrap past midnight)?"""
+    local = now.astimezone(ZoneInfo(policy.time_zone)).time()
+    start, end = policy.window_start, policy.window_end
+    if start < end:
+        return start <= local < end
+    return local >= start or local < end
+
+
+def next_window_start(policy: GatePolicy, now: dt.datetime) -> dt.datetime:
+    """The first moment at or after ``now`` inside the window."""
+    if in_window(policy, now):
+        return now
+    tz = ZoneInfo(policy.time_zone)
+    local = now.astimezone(tz)
+    candidate = local.replace(hour=policy.window_start.hour, minute=policy.window_start.minute, second=0, microsecond=0)
+    if candidate <= local:
+        candidate = (local + dt.timedelta(days=1)).replace(
+            hour=policy.window_start.hour, minute=policy.window_start.minute, second=0, microsecond=0
+        )
+    # Rebuild through the zone so a DST change in between lands on the right wall time.
+    return dt.datetime.combine(candidate.date(), candidate.time(), tzinfo=tz)
+
+
+def cap_bounds(policy: GatePolicy, now: dt.datetime) -> tuple[dt.datetime, dt.datetime]:
+    """Start of today and of the 7-day week (today and the six days before), local time."""
+    tz = ZoneInfo(policy.time_zone)
+    today = now.astimezone(tz).date()
+    day_start = dt.datetime.combine(today, dt.time(0), tzinfo=tz)
+    week_start = dt.datetime.combine(today - dt.timedelta(days=6), dt.time(0), tzinfo=tz)
+    return day_start, week_start
+
+
+# ---- the SQL -------------------------------------------------------------------------------
+
+
+def _cap_expr(policy: GatePolicy, period: str) -> str:
+    """SQL for this medium's cap in ``period`` (0 = none): a CASE over the medium.
+
+    Media and caps are inlined as literals: media come from ``Medium`` (checked when the
+    settings are saved, and again here) and caps are ints.
+    """
+    cases = []
+    for medium, limits in sorted(policy.channel_caps.items()):
+        value = int(limits.get(period, 0) or 0)
+        if value and medium in ADDRESS_TYPES:
+            cases.append(f"WHEN r.medium = '{medium}' THEN {value}")
+    return f"(CASE {' '.join(cases)} ELSE 0 END)" if cases else "0"
+
+
+def gate_sql(
+    policy: GatePolicy,
+    *,
+    workspace_id: int,
+    candidates_sql: str,
+    candidates_params: Sequence[Any],
+    exclude_sql: str,
+    exclude_params: Sequence[Any],
+    now: dt.datetime,
+) -> tuple[str, list[Any]]:
+    """A SELECT of ``(id, customer_id, address, reason)`` for every candidate.
+
+    ``candidates_sql`` selects ``id, customer_id, medium, purpose, to_address`` (the
+    messages to decide, or a would-be audience for a preview). ``exclude_sql`` is a condition
+    on ``g.id`` naming those same messages, so caps don't count them twice.
+    """
+    quiet = not in_window(policy, now)
+    day_start, week_start = cap_bounds(policy, now)
+    pg = connection.vendor == "postgresql"
+    params: list[Any] = list(candidates_params)
+    address_cases = " ".join(f"WHEN '{medium}' THEN '{kind}'" for medium, kind in ADDRESS_TYPES.items())
+    # The newest identity of the medium's type, unless the message names its address.
+    address = (
+        "COALESCE(NULLIF(c.to_address, ''), (SELECT i.value FROM customers_identity i "
+        f"WHERE i.customer_id = c.customer_id AND i.type = (CASE c.medium {address_cases} END) "
+        "ORDER BY i.id DESC LIMIT 1), CASE WHEN c.medium = 'app' AND c.customer_id IS NOT NULL "
+        f"THEN {'%s || c.customer_id::text' if pg else '%s || c.customer_id'} END)"
+    )
+    sql = [
+        f"WITH cand AS ({candidates_sql}), ",
+        "base AS (SELECT c.id, c.customer_id, c.medium, c.purpose, ",
+        "CASE WHEN c.purpose = 'system' THEN COALESCE(NULLIF(c.to_address, ''), '') ELSE ",
+        address,
+        " END AS address FROM cand c), ",
+    ]
+    params.append("customer:")
+    sql.append(
+        "decided AS (SELECT b.id, b.customer_id, b.medium, b.purpose, b.address, CASE "
+        "WHEN b.purpose = 'system' THEN '' "
+        "WHEN b.customer_id IS NULL THEN 'no_customer' "
+        "WHEN b.address IS NULL OR b.address = '' THEN 'no_address' "
+        "WHEN b.purpose = 'marketing' AND EXISTS (SELECT 1 FROM channels_optout x "
+        "WHERE x.workspace_id = %s AND x.customer_id = b.customer_id) THEN 'opted_out' "
+        "WHEN EXISTS (SELECT 1 FROM customers_consent k WHERE k.customer_id = b.customer_id "
+        "AND k.channel = b.medium AND k.purpose = b.purpose AND k.status = 'revoked') THEN 'consent_revoked' "
+        "WHEN b.purpose = 'marketing' AND NOT EXISTS (SELECT 1 FROM customers_consent k "
+        "WHERE k.customer_id = b.customer_id AND k.channel = b.medium AND k.purpose = 'marketing' "
+        "AND k.status = 'granted') THEN 'no_consent' "
+        "WHEN b.purpose = 'marketing' AND %s THEN 'quiet_hours' "
+        "ELSE '' END AS reason FROM base b), "
+    )
+    params.extend([workspace_id, quiet])
+    counted = ", ".join(f"'{s}'" for s in COUNTED_STATES)
+    sql.append(
+        "prior AS (SELECT g.customer_id, g.medium, "
+        "SUM(CASE WHEN g.gated_at >= %s THEN 1 ELSE 0 END) AS n_day, COUNT(*) AS n_week "
+        "FROM messaging_outboundmessage g "
+        "WHERE g.customer_id IN (SELECT d.customer_id FROM decided d WHERE d.reason = '' AND d.purpose = 'marketing') "
+        f"AND g.purpose = 'marketing' AND g.gated_at IS NOT NULL AND g.gated_at >= %s AND g.state IN ({counted}) "
+        f"AND NOT ({exclude_sql}) GROUP BY g.customer_id, g.medium), "
+    )
+    params.extend([adapt(day_start, "datetime"), adapt(week_start, "datetime"), *exclude_params])
+    sql.append(
+        "totals AS (SELECT customer_id, SUM(n_day) AS n_day, SUM(n_week) AS n_week FROM prior GROUP BY customer_id), "
+        "ranked AS (SELECT d.id, d.customer_id, d.medium, "
+        "ROW_NUMBER() OVER (PARTITION BY d.customer_id ORDER BY d.id) AS rn_all, "
+        "ROW_NUMBER() OVER (PARTITION BY d.customer_id, d.medium ORDER BY d.id) AS rn_medium "
+        "FROM decided d WHERE d.reason = '' AND d.purpose = 'marketing'), "
+    )
+    channel_day = _cap_expr(policy, "day")
+    channel_week = _cap_expr(policy, "week")
+    sql.append(
+        "capped AS (SELECT r.id, CASE "
+        "WHEN %s > 0 AND COALESCE(t.n_day, 0) + r.rn_all > %s THEN 'cap_day' "
+        "WHEN %s > 0 AND COALESCE(t.n_week, 0) + r.rn_all > %s THEN 'cap_week' "
+        f"WHEN {channel_day} > 0 AND COALESCE(p.n_day, 0) + r.rn_medium > {channel_day} THEN 'channel_cap_day' "
+        f"WHEN {channel_week} > 0 AND COALESCE(p.n_week, 0) + r.rn_medium > {channel_week} THEN 'channel_cap_week' "
+        "ELSE '' END AS reason FROM ranked r "
+        "LEFT JOIN totals t ON t.customer_id = r.customer_id "
+        "LEFT JOIN prior p ON p.customer_id = r.customer_id AND p.medium = r.medium) "
+    )
+    params += [policy.daily_cap, policy.daily_cap, policy.weekly_cap, policy.weekly_cap]
+    sql.append(
+        "SELECT d.id, d.customer_id, d.address, "
+        "CASE WHEN d.reason <> '' THEN d.reason ELSE COALESCE(cp.reason, '') END AS reason "
+        "FROM decided d LEFT JOIN capped cp ON cp.id = d.id"
+    )
+    return "".join(sql), params
+
+
+def evaluate(
+    policy: GatePolicy,
+    *,
+    workspace_id: int,
+    candidates_sql: str,
+    candidates_params: Sequence[Any],
+    exclude_sql: str = "1 = 0",
+    exclude_params: Sequence[Any] = (),
+    now: dt.datetime,
+) -> list[tuple[int, int | None, str | None, str]]:
+    """Run the gate and return ``(id, customer_id, address, reason)`` rows."""
+    sql, params = gate_sql(
+        policy,
+        workspace_id=workspace_id,
+        candidates_sql=candidates_sql,
+        candidates_params=candidates_params,
+        exclude_sql=exclude_sql,
+        exclude_params=exclude_params,
+        now=now,
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
