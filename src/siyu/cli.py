@@ -101,15 +101,66 @@ def serve_wsgi(*, host: str, port: int, workers: int | None = None) -> None:
 @main.command()
 @click.option("--queue", "queues", multiple=True, default=["default"], show_default=True)
 @click.option("--batch", is_flag=True, help="Process what is queued, then exit.")
-def worker(queues: tuple[str, ...], batch: bool) -> None:
-    """Run background tasks (segment refresh, dispatch, imports) from the database queue."""
+@click.option("--no-dispatch", is_flag=True, help="Only run tasks; leave the outbox to `siyu dispatch` processes.")
+def worker(queues: tuple[str, ...], batch: bool, no_dispatch: bool) -> None:
+    """Run background tasks (segment refresh, imports) and the outbox dispatcher.
+
+    Start as many as you like against PostgreSQL: tasks and outbox rows are claimed with
+    SKIP LOCKED, so workers share the work and never send the same message twice.
+    """
+    import threading
+
     setup_django()
     from django.core.management import call_command
 
+    from siyu.messaging import dispatch
+
+    stop = threading.Event()
+    dispatcher = None
+    if not no_dispatch and not batch:
+        dispatcher = threading.Thread(target=dispatch.run_forever, args=(stop,), name="dispatcher", daemon=True)
+        dispatcher.start()
     args = ["--queue-name", ",".join(queues)]
     if batch:
         args.append("--batch")
-    call_command("db_worker", *args)
+    try:
+        call_command("db_worker", *args)
+    finally:
+        stop.set()
+        if dispatcher is not None:
+            dispatcher.join(timeout=30)
+    if batch and not no_dispatch:
+        _dispatch_until_idle()
+
+
+def _dispatch_until_idle() -> None:
+    from siyu.messaging import dispatch
+
+    worker_id = dispatch.worker_name()
+    total = dispatch.Stats()
+    while True:
+        stats = dispatch.run_once(worker_id)
+        total.add(stats)
+        if stats.claimed == 0 and stats.recovered == 0:
+            break
+    click.echo(
+        f"dispatched: {total.delivered + total.sent:,} sent, {total.suppressed:,} suppressed, "
+        f"{total.held:,} held, {total.retried:,} to retry, {total.failed:,} failed, {total.unknown:,} unknown"
+    )
+
+
+@main.command()
+@click.option("--once", is_flag=True, help="Send what is due now, then exit.")
+@click.option("--batch", "batch_size", default=5000, show_default=True, type=click.IntRange(min=1, max=50_000))
+def dispatch(once: bool, batch_size: int) -> None:
+    """Run only the outbox dispatcher (claim, gate, render, send, record)."""
+    setup_django()
+    from siyu.messaging import dispatch as outbox
+
+    if once:
+        _dispatch_until_idle()
+        return
+    outbox.run_forever(batch=batch_size)
 
 
 @main.command()

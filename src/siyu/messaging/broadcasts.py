@@ -212,9 +212,10 @@ def audience_sql(broadcast: Broadcast) -> tuple[str, list[Any]]:
 
 def _assignment_sql(broadcast: Broadcast, variants: list[BroadcastVariant]) -> tuple[str, str]:
     """SQL for (is held out, variant id) of ``a.customer_id``, matching ``messaging.rules``."""
-    holdout = f"((a.customer_id * {HOLDOUT_MULT} + {int(broadcast.pk)} * 40503) % 10000) < {int(broadcast.holdout_bp)}"
+    # "%%": these fragments go into statements with parameters (both drivers read %% as %).
+    holdout = f"((a.customer_id * {HOLDOUT_MULT} + {int(broadcast.pk)} * 40503) %% 10000) < {int(broadcast.holdout_bp)}"
     total = sum(v.weight for v in variants)
-    slot = f"(((a.customer_id * {VARIANT_MULT} + {int(broadcast.pk)}) % {VARIANT_MOD}) % {total})"
+    slot = f"(((a.customer_id * {VARIANT_MULT} + {int(broadcast.pk)}) %% {VARIANT_MOD}) %% {total})"
     cases, upper = [], 0
     for v in variants:
         upper += v.weight
@@ -312,7 +313,7 @@ def materialize(broadcast: Broadcast, now: dt.datetime) -> Broadcast:
                 "created_at, updated_at) "
                 f"SELECT %s, a.customer_id, %s, %s, %s, {key}, %s, {variant}, '', '', '', {payload}, "
                 f"CASE WHEN {holdout} THEN 'holdout' ELSE 'queued' END, '', %s, NULL, 0, '', '', '', '', %s, %s "
-                f"FROM ({aud_sql}) a ON CONFLICT DO NOTHING",
+                f"FROM ({aud_sql}) a WHERE 1 = 1 ON CONFLICT DO NOTHING",  # WHERE: SQLite reads ON as a join
                 [
                     broadcast.workspace_id,
                     broadcast.account_id,
