@@ -224,3 +224,6 @@ CREDENTIALS_KEY = env_str("SIYU_CREDENTIALS_KEY", "")
 PUBLIC_URL = env_str("SIYU_PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
 MEDIA_ROOT = Path(env_str("SIYU_MEDIA_ROOT", str(Path.cwd() / "siyu-media")))
 MEDIA_URL = "/media/"
+# How long a dispatcher may hold claimed outbox rows before another worker treats it as dead
+# and asks the provider what became of them.
+DISPATCH_LEASE_SECONDS = env_int("SIYU_DISPATCH_LEASE_SECONDS", 300)

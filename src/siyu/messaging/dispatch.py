@@ -33,6 +33,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings
 from django.db import connection, transaction
 
 from siyu.channels import gate
@@ -49,7 +50,7 @@ from siyu.org.models import Workspace
 
 log = logging.getLogger("siyu.dispatch")
 
-LEASE = dt.timedelta(minutes=5)
+LEASE = dt.timedelta(seconds=settings.DISPATCH_LEASE_SECONDS)
 MAX_ATTEMPTS = 8
 GATE_LOCK = 4242  # first key of the per-workspace advisory lock
 RESULT_COLUMNS: dict[str, ColumnType] = {
