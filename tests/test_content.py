@@ -290,7 +290,7 @@ def test_preview_renders_the_customers_name_store_staff_and_brand(brand, shopper
     assert result.subject == "王芳，Acme 美妆会员专享"
     assert "王芳（金卡）您好，上海南京路店的王小美为您留了礼物：https://shop.example.com/gift" in result.body
     assert result.links == ["https://shop.example.com/gift"]  # untracked in a preview
-    assert queries.PREVIEW_COUPON in result.body and "/unsubscribe/" in result.body
+    assert queries.PREVIEW_COUPON in result.body and queries.PREVIEW_UNSUBSCRIBE in result.body
     assert result.warnings == []
 
 
@@ -442,3 +442,29 @@ def test_api_template_round_trip_and_preview(api, brand, shoppers):
     assert api.delete(f"/api/v1/templates/{template_id}").status_code == 204
     assert api.get("/api/v1/templates").json() == []
     assert api.get("/api/v1/templates?archived=true").json()[0]["name"] == "生日"
+
+
+# -- demo ------------------------------------------------------------------------------------
+
+
+def test_demo_content_covers_every_category_kind_and_scenario_and_its_templates_render(brand, shoppers, media):
+    from siyu.demo.content import build_content
+
+    build_content(brand.workspace, echo=lambda _: None)
+    live = Material.objects.filter(workspace=brand.workspace)
+    assert set(Material.Category.values) - {"other"} <= set(live.values_list("category", flat=True))
+    assert set(live.values_list("kind", flat=True)) == set(Material.Kind.values)
+    for material in live.exclude(file=""):
+        head = (media / material.file.name).read_bytes()[:16]
+        assert services.sniff_image(head) == "png" if material.kind == "image" else head.startswith(b"%PDF-")
+    scenarios = set(Script.objects.filter(workspace=brand.workspace).values_list("scenario", flat=True))
+    assert scenarios == set(Script.Scenario.values) - {"other"}
+    templates = MessageTemplate.objects.filter(workspace=brand.workspace)
+    assert {t.medium for t in templates} >= {"sms", "email", "app"}
+    for template in templates:
+        result = preview_template(brand.workspace, template, shoppers["wang"], scope=hq(brand))
+        assert "王芳" in result.body
+        if template.medium == "sms" and template.purpose == "marketing":
+            assert result.body.endswith("拒收请回复R")
+    email = templates.get(medium="email")
+    assert "{{ unsubscribe_url }}" in email.body and "link('https://" in email.body

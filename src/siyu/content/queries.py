@@ -27,7 +27,7 @@ MAX_PAGE = 200
 MAX_SAMPLE = 20
 # Previews have no coupon pool or outbox row behind them: stand-ins show where the values go.
 PREVIEW_COUPON = "COUPON8888"
-PREVIEW_UNSUBSCRIBE = f"{settings.PUBLIC_URL}/unsubscribe/preview"
+PREVIEW_UNSUBSCRIBE = f"{settings.PUBLIC_URL}/u/preview"
 
 T = TypeVar("T")
 
