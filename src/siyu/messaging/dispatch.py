@@ -382,10 +382,12 @@ def send_claimed(account: ChannelAccount, claimed: Sequence[Claimed], worker: st
     blocked_customers: list[int] = []
     size = max(1, channel.batch_size)
     disabled = False
+    _apply(rows, worker)  # render failures
     for start in range(0, len(ready), size):
         chunk = ready[start : start + size]
+        rows = []
         if disabled:
-            rows += [_requeue_row(by_id[m.id]) for m in chunk]
+            _apply([_requeue_row(by_id[m.id]) for m in chunk], worker)
             continue
         _limiter.wait_for(account.pk, account.rate_per_second, len(chunk), burst=max(1.0, account.rate_per_second))
         try:
@@ -412,7 +414,9 @@ def send_claimed(account: ChannelAccount, claimed: Sequence[Claimed], worker: st
             setattr(stats, kind, getattr(stats, kind) + 1)
             if result.outcome is Outcome.BLOCKED and message.customer_id:
                 blocked_customers.append(message.customer_id)
-    _apply(rows, worker)
+        # Record each provider call's answers at once: a crash loses at most one chunk's
+        # answers, and recovery asks the provider about exactly those.
+        _apply(rows, worker)
     if blocked_customers:
         record_opt_out(account.workspace_id, blocked_customers, source="provider", detail=account.provider)
     return stats
