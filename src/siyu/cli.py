@@ -133,13 +133,13 @@ def worker(queues: tuple[str, ...], batch: bool, no_dispatch: bool) -> None:
         _dispatch_until_idle()
 
 
-def _dispatch_until_idle() -> None:
+def _dispatch_until_idle(batch_size: int = 5000) -> None:
     from siyu.messaging import dispatch
 
     worker_id = dispatch.worker_name()
     total = dispatch.Stats()
     while True:
-        stats = dispatch.run_once(worker_id)
+        stats = dispatch.run_once(worker_id, batch=batch_size)
         total.add(stats)
         if stats.claimed == 0 and stats.recovered == 0:
             break
@@ -158,7 +158,7 @@ def dispatch(once: bool, batch_size: int) -> None:
     from siyu.messaging import dispatch as outbox
 
     if once:
-        _dispatch_until_idle()
+        _dispatch_until_idle(batch_size)
         return
     outbox.run_forever(batch=batch_size)
 
