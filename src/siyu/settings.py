@@ -120,6 +120,7 @@ INSTALLED_APPS = [
     "siyu.content",
     "siyu.channels",
     "siyu.messaging",
+    "siyu.wecom",
     "siyu.console",
     "siyu.demo",
 ]
