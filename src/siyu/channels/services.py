@@ -287,6 +287,14 @@ def record_opt_out(workspace_id: int, customer_ids: Iterable[int], *, source: st
         if new:
             _timeline(workspace_id, new, "opted_out", {"source": source, "detail": detail[:200]}, now)
             mark_changed(workspace_id, new)
+            from siyu.messaging.services import emit_domain_events
+
+            emit_domain_events(
+                workspace_id,
+                "customer.opted_out",
+                [{"customer_id": c, "source": source, "at": now.isoformat()} for c in new],
+                keys=[f"customer.opted_out:{c}:{now.timestamp():.0f}" for c in new],
+            )
     return len(new)
 
 

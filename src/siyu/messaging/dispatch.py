@@ -238,6 +238,13 @@ def _json(value: Any) -> Any:
     return value or {}
 
 
+def _unsubscribe_url(message_id: int) -> str:
+    """The one-click unsubscribe link of an email (List-Unsubscribe and ``{{ unsubscribe_url }}``)."""
+    from siyu.channels.email.channel import unsubscribe_url
+
+    return unsubscribe_url(message_id)
+
+
 # ---- 2. render and send ---------------------------------------------------------------------------
 
 
@@ -335,7 +342,7 @@ def _render_one(
         )
     except InvalidInput as exc:
         return None, payload, f"{exc.field}: {exc.message}"
-    channel_payload = {"links": rendered.links}
+    channel_payload = {"links": rendered.links, "customer_id": message.customer_id}
     if template.get("provider_template"):
         channel_payload["provider_template"] = template["provider_template"]
         channel_payload["params"] = rendered.params
@@ -364,7 +371,7 @@ def send_claimed(account: ChannelAccount, claimed: Sequence[Claimed], worker: st
     config = account_config(account)
     policy = _policy(account.workspace_id)
     ctx = _load_context(account.workspace_id, claimed)
-    unsubscribe = getattr(channel, "unsubscribe_url", None)
+    unsubscribe = _unsubscribe_url if account.medium == "email" else None
     by_id = {c.id: c for c in claimed}
     rows: list[tuple] = []
     ready: list[OutMessage] = []
