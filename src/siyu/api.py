@@ -33,7 +33,8 @@ api = NinjaAPI(
     title="siyu API",
     version="1",
     description=(
-        "Customers, identities (OneID), events and orders of one workspace. Authenticate with "
+        "Customers, identities (OneID), events and orders of one workspace; reach: channel accounts, "
+        "compliance settings, opt-outs and consent, messages through the outbox, and broadcasts. Authenticate with "
         "`Authorization: Bearer <api key>` (create one with `siyu apikey create --workspace SLUG`). "
         'Batch endpoints take `{"items": [...]}` with up to 1,000 items and are partially successful: '
         "the answer (200) gives `accepted`, `duplicates` and, per rejected item, its `index`, `field` and `message`."
@@ -110,3 +111,13 @@ api.add_router("/", tags_router)
 from siyu.segments.api import router as segments_router  # noqa: E402
 
 api.add_router("/", segments_router)
+
+from siyu.content.api import router as content_router  # noqa: E402
+
+api.add_router("/", content_router)
+
+from siyu.channels.api import router as channels_router  # noqa: E402
+from siyu.messaging.api import router as messaging_router  # noqa: E402
+
+api.add_router("/", channels_router)
+api.add_router("/", messaging_router)

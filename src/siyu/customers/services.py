@@ -28,6 +28,7 @@ from typing import Any
 from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 
+from siyu.channels.webhook.events import subscribed
 from siyu.conversations.models import Message, RiskAlert
 from siyu.core import clock
 from siyu.core.batch import BatchResult, validate_items
@@ -37,6 +38,7 @@ from siyu.core.sql import ColumnType, id_list_condition, insert_rows, text_list_
 from siyu.customers.models import Customer, CustomerMerge, Identity, IdentityConflict, StaffRelation
 from siyu.customers.rules import IdentityKey, normalize_identity, survivor_rank, unique_clashes
 from siyu.customers.schemas import CustomerItem, IdentifyRequest, IdentityIn
+from siyu.messaging.services import emit_domain_events
 from siyu.org.models import OrgUnit, Staff, Workspace
 from siyu.tags.models import CustomerTag, KeywordMatch, Tag, TagGroup, TagSource
 from siyu.tracking.counters import rebuild_event_counts, rebuild_order_days
@@ -457,6 +459,7 @@ class _Planner:
         self.apply_profile_changes(real)
         self.apply_tags(real)
         conflict_ids = self.record_conflicts(real)
+        self.emit_created(real)
         for placement in placements:
             placement.customer_id = real.get(self.resolve(placement.customer_id), self.resolve(placement.customer_id))
             placement.merged_ids = [real.get(m, m) for m in placement.merged_ids]
@@ -533,6 +536,33 @@ class _Planner:
             CUSTOMER_TAG_COLUMNS,
             [(self.workspace.pk, cid, tag_id, source, self.source, self.now) for cid, tag_id in sorted(rows)],
             ignore_conflicts=True,
+        )
+        if subscribed(self.workspace.pk, "tag.added"):
+            # Only the tags this batch really added (a customer may have carried some already).
+            names = {tag_id: key for key, tag_id in tags.items()}
+            added = CustomerTag.objects.filter(
+                workspace_id=self.workspace.pk,
+                created_at=self.now,
+                source_ref=self.source,
+                customer_id__in={cid for cid, _ in rows},
+                tag_id__in={tag_id for _, tag_id in rows},
+            ).values_list("pk", "customer_id", "tag_id")
+            events = [
+                (f"tag.added:{pk}", {"customer_id": c, "tag_id": t, "group": names[t][0], "tag": names[t][1]})
+                for pk, c, t in added
+            ]
+            emit_domain_events(
+                self.workspace.pk, "tag.added", [item for _, item in events], keys=[key for key, _ in events]
+            )
+
+    def emit_created(self, real: dict[int, int]) -> None:
+        """``customer.created`` for the profiles this batch created and did not merge away."""
+        created = [cid for pending, cid in real.items() if pending not in self.alias]
+        emit_domain_events(
+            self.workspace.pk,
+            "customer.created",
+            [{"customer_id": cid, "source": self.source} for cid in created],
+            keys=[f"customer.created:{cid}" for cid in created],
         )
 
     def record_conflicts(self, real: dict[int, int]) -> list[tuple[int, int]]:

@@ -28,6 +28,7 @@ from zoneinfo import ZoneInfo
 from django.db import DatabaseError, connection, transaction
 from django.db.models import F
 
+from siyu.channels.webhook.events import emit_segment_entered
 from siyu.core import clock
 from siyu.core.errors import InvalidInput, NotFound
 from siyu.core.sql import adapt
@@ -570,6 +571,8 @@ def _apply(
                 "SELECT %s, %s, customer_id, %s FROM seg_enter",
                 [segment.workspace_id, segment.pk, at],
             )
+            # Webhook subscribers hear of each new stay; set-based, one lookup when there are none.
+            emit_segment_entered(segment.workspace_id, segment.pk, segment.name, now)
         properties = json.dumps({"segment_id": segment.pk, "segment": segment.name}, ensure_ascii=False)
         for table, event_name, count in (
             ("seg_enter", "segment_entered", diff.entered),

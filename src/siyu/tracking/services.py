@@ -26,6 +26,7 @@ from siyu.customers.services import (
     normalize_keys,
     place_entries,
 )
+from siyu.messaging.services import emit_domain_events
 from siyu.org.models import OrgUnit, Workspace
 from siyu.tracking.counters import add_event_counts, rebuild_order_days
 from siyu.tracking.models import Event, Order
@@ -139,13 +140,15 @@ def ingest_orders(workspace: Workspace, items: list[Any], *, source: str) -> Bat
                 workspace=workspace, order_no__in=numbers[start : start + 500]
             ):
                 existing[order.order_no] = order
-        new_rows, changed = [], []
+        new_rows, changed, became_paid = [], [], []
         for order_no, (_, fields) in final.items():
             order = existing.get(order_no)
             if order is None:
                 new_rows.append(Order(workspace=workspace, order_no=order_no, created_at=now, updated_at=now, **fields))
                 continue
             result.duplicates += 1
+            if order.status != Order.Status.PAID and fields["status"] == Order.Status.PAID:
+                became_paid.append(order)
             for name, value in fields.items():
                 setattr(order, name, value)
             order.updated_at = now
@@ -163,8 +166,27 @@ def ingest_orders(workspace: Workspace, items: list[Any], *, source: str) -> Bat
         rebuild_order_days(workspace.pk, workspace.time_zone, sorted(touched))
         touch_seen(seen)
         mark_changed(workspace.pk, touched)
+        paid = [o for o in new_rows if o.status == Order.Status.PAID] + became_paid
+        emit_domain_events(
+            workspace.pk, "order.paid", [paid_event(o) for o in paid], keys=[f"order.paid:{o.order_no}" for o in paid]
+        )
     result.errors.sort(key=lambda e: e.index)
     return result
+
+
+def paid_event(order: Order) -> dict[str, Any]:
+    """What a webhook subscriber to ``order.paid`` receives about the order."""
+    return {
+        "order_id": order.pk,
+        "order_no": order.order_no,
+        "customer_id": order.customer_id,
+        "total_fen": order.total_fen,
+        "paid_fen": order.paid_fen,
+        "currency": order.currency,
+        "paid_at": order.paid_at.astimezone(dt.UTC).isoformat(),
+        "store_id": order.store_id,
+        "channel": order.channel,
+    }
 
 
 ORDER_FIELDS = (
