@@ -1,1 +1,107 @@
-"""WeCom (企业微信) and Official Account (公众号) connections of a workspace."""
+"""WeCom (企业微信) and Official Account (公众号) connections of a workspace, the callbacks they
+pushed (a dedupe log), and every server-API call made for the operator to read.
+
+Secrets (the app secret, the EncodingAESKey) are stored encrypted with ``channels.crypto``;
+only a hint is ever shown back.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+
+from siyu.org.models import Workspace
+
+
+class WecomApp(models.Model):
+    """The self-built WeCom app a workspace uses for 客户联系 (one per workspace)."""
+
+    class Status(models.TextChoices):
+        UNCHECKED = "unchecked", "未检查"
+        OK = "ok", "正常"
+        FAILING = "failing", "异常"
+
+    workspace = models.OneToOneField(Workspace, on_delete=models.CASCADE, related_name="wecom_app")
+    corp_id = models.CharField(max_length=64)
+    agent_id = models.CharField(max_length=32)
+    # {"secret": ..., "aes_key": ...} encrypted (channels.crypto.encrypt_secrets).
+    secret = models.TextField()
+    secret_hint = models.CharField(max_length=16, blank=True, default="")
+    callback_token = models.CharField(max_length=32)
+    base_url = models.CharField(max_length=200, default="https://qyapi.weixin.qq.com")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.UNCHECKED)
+    # Set when WeCom verified the callback URL (a GET with a valid signature was answered).
+    callback_verified_at = models.DateTimeField(null=True, blank=True)
+    last_check_at = models.DateTimeField(null=True, blank=True)
+    last_check_ok = models.BooleanField(null=True, blank=True)
+    last_check_detail = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.corp_id}/{self.agent_id}"
+
+
+class OfficialAccountApp(models.Model):
+    """A WeChat Official Account (service account) connected to a workspace."""
+
+    workspace = models.OneToOneField(Workspace, on_delete=models.CASCADE, related_name="official_account")
+    app_id = models.CharField(max_length=64)
+    # {"secret": ..., "aes_key": ...} encrypted; aes_key is empty in plaintext mode.
+    secret = models.TextField()
+    secret_hint = models.CharField(max_length=16, blank=True, default="")
+    callback_token = models.CharField(max_length=32)
+    encrypted = models.BooleanField(default=False)  # safe mode (an EncodingAESKey is configured)
+    callback_verified_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return self.app_id
+
+
+class CallbackReceipt(models.Model):
+    """One callback event as received: the dedupe log that makes platform retries harmless.
+
+    ``dedupe_key`` is built from the fields the platforms document as identifying an event
+    (WeCom: Event, ChangeType, UserID, ExternalUserID, CreateTime; OA: FromUserName,
+    CreateTime, Event or MsgId). A receipt with ``processed_at`` set is never handled again;
+    one whose handling failed keeps the error and is retried when the platform retries.
+    """
+
+    class Source(models.TextChoices):
+        WECOM = "wecom", "企业微信"
+        OA = "oa", "公众号"
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+", db_index=False)
+    source = models.CharField(max_length=8, choices=Source.choices)
+    dedupe_key = models.CharField(max_length=300)
+    event_type = models.CharField(max_length=64, blank=True, default="")
+    change_type = models.CharField(max_length=64, blank=True, default="")
+    received_at = models.DateTimeField()
+    processed_at = models.DateTimeField(null=True, blank=True)
+    payload = models.JSONField(default=dict)
+    error = models.CharField(max_length=500, blank=True, default="")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "source", "dedupe_key"], name="callback_receipt_unique"),
+        ]
+        indexes = [models.Index(fields=["workspace", "-received_at"], name="callback_receipt_recent")]
+
+
+class ApiCallLog(models.Model):
+    """One server-API call and its errcode (one insert per call, no update).
+
+    Pruned by ``services.prune_api_logs`` (default: rows older than 30 days), which the
+    worker's daily housekeeping calls; the operator reads the recent rows.
+    """
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+", db_index=False)
+    api = models.CharField(max_length=100)  # path without the query string (it holds the token)
+    errcode = models.IntegerField(null=True, blank=True)  # None: no answer (network error)
+    errmsg = models.CharField(max_length=200, blank=True, default="")
+    duration_ms = models.IntegerField()
+    at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["workspace", "-at"], name="api_call_recent")]
