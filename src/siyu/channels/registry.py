@@ -3,9 +3,22 @@
 from __future__ import annotations
 
 from siyu.channels.base import Channel
+from siyu.channels.email.channel import EmailChannel
 from siyu.channels.sandbox.channel import SandboxChannel
+from siyu.channels.sms.aliyun import AliyunSmsChannel
+from siyu.channels.sms.tencent import TencentSmsChannel
+from siyu.channels.webhook.channel import WebhookChannel
 
-CHANNELS: dict[str, Channel] = {channel.provider: channel for channel in (SandboxChannel(),)}
+CHANNELS: dict[str, Channel] = {
+    channel.provider: channel
+    for channel in (
+        SandboxChannel(),
+        EmailChannel(),
+        WebhookChannel(),
+        AliyunSmsChannel(),
+        TencentSmsChannel(),
+    )
+}
 
 
 def get_channel(provider: str) -> Channel:
