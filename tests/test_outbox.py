@@ -311,6 +311,19 @@ def test_dead_worker_rows_are_recovered_without_double_send(brand, scripted, clo
     assert dispatch._apply([dispatch._result_row(claimed[0], "failed", "late")], "dead-worker") == 0
 
 
+def test_a_lost_answer_is_unknown_and_never_resent(brand, scripted, clock_at):
+    channel, account = scripted
+    alice = make_customer(brand.workspace, "张丽", "13800000001")
+    enqueue(account, [NewMessage(alice.pk, "lost", "hi")], purpose="service")
+    channel.script = [Outcome.UNKNOWN]
+    run()
+    message = OutboundMessage.objects.get()
+    assert message.state == "unknown" and message.body == "hi"
+    clock_at(NOON + dt.timedelta(hours=3))
+    run()
+    assert OutboundMessage.objects.get().state == "unknown" and channel.sent == []
+
+
 def test_unknown_when_provider_cannot_tell(brand, scripted, clock_at, monkeypatch):
     channel, account = scripted
     alice = make_customer(brand.workspace, "张丽", "13800000001")

@@ -21,6 +21,9 @@ class Outcome(StrEnum):
     BOUNCED = "bounced"  # the mailbox / number does not exist: bounced
     BLOCKED = "blocked"  # the recipient refused (provider blacklist / unsubscribed): failed + opt-out
     ACCOUNT = "account"  # the account is broken (bad credentials, unapproved template): stop it
+    # The request may have reached the provider and the answer was lost (timeout after
+    # sending): never resent automatically, shown to the operator as "result unknown".
+    UNKNOWN = "unknown"
 
 
 @dataclass(frozen=True)

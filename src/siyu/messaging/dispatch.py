@@ -461,6 +461,10 @@ def _row_for(
             _result_row(message, "queued", "", not_before=now + dt.timedelta(seconds=delay), **common),
             "retried",
         )
+    if result.outcome is Outcome.UNKNOWN:
+        return _result_row(
+            message, "unknown", "", subject=out.subject, body=out.body, payload=payload, sent_at=sent_at, **common
+        ), "unknown"
     state = "bounced" if result.outcome is Outcome.BOUNCED else "failed"
     reason = "provider_blocked" if result.outcome is Outcome.BLOCKED else ""
     return _result_row(message, state, reason, subject=out.subject, body=out.body, payload=payload, **common), "failed"

@@ -216,6 +216,8 @@ class AliyunSmsChannel:
             found = self._lookup(client, account, message)
             if isinstance(found, SendResult):
                 return found
+            if found is _UNKNOWN:  # the query failed too: resending could send twice
+                return _lost(message, answer)
         return _result(message, answer)
 
     def _send_batch(
@@ -236,6 +238,9 @@ class AliyunSmsChannel:
             return [SendResult(m.id, Outcome.SENT, provider_ref=biz_id) for m, _n in chunk]
         if answer.code in SPLIT_CODES:
             return [self._send_one(client, account, template, m, n) for m, n in chunk]
+        if answer.maybe_delivered:
+            # A batch has no OutId per number, so QuerySendDetails cannot attribute it later.
+            return [_lost(m, answer) for m, _n in chunk]
         return [_result(m, answer) for m, _n in chunk]
 
     # ---- recover ------------------------------------------------------------------------
@@ -333,6 +338,17 @@ def _result(message: OutMessage, answer: Answer) -> SendResult:
         error_code=(answer.code or answer.failure or f"http_{answer.status}")[:64],
         error_message=answer.message[:500],
         retry_after=wait,
+    )
+
+
+def _lost(message: OutMessage, answer: Answer) -> SendResult:
+    return SendResult(
+        message.id,
+        Outcome.UNKNOWN,
+        error_code=(answer.failure or "lost_answer")[:64],
+        error_message=(
+            "请求已发出但未收到应答，可能已发送 / the request went out and the answer was lost: " + answer.message
+        )[:500],
     )
 
 

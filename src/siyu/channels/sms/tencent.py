@@ -242,6 +242,18 @@ class TencentSmsChannel:
             "SessionContext": session_context([m.id for m, _n in chunk]),
         }
         answer = self._call(client, account, "SendSms", body)
+        if answer.maybe_delivered:
+            # Sent and the answer lost: Tencent has no lookup of accepted sends, so resending
+            # could deliver twice. The operator sees "result unknown" instead.
+            return [
+                SendResult(
+                    m.id,
+                    Outcome.UNKNOWN,
+                    error_code=(answer.failure or "lost_answer")[:64],
+                    error_message=("请求已发出但未收到应答，可能已发送: " + answer.message)[:500],
+                )
+                for m, _n in chunk
+            ]
         if answer.code != "Ok":
             outcome, _wait = classify(answer, clock.now())
             if len(chunk) > 1 and (outcome in (Outcome.REJECTED, Outcome.BLOCKED) or _per_number(answer.code)):
