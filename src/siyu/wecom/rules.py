@@ -131,6 +131,7 @@ class OaEvent:
     scene: str = ""  # the parametric QR code's scene (qrscene_ prefix removed)
     ticket: str = ""
     at: dt.datetime | None = None
+    app_id: str = ""  # the configured account's app id (not in the XML; set by the receiver)
 
 
 @dataclass(frozen=True)
@@ -200,7 +201,7 @@ def wecom_dedupe_key(payload: dict[str, Any]) -> str:
 # ---- Official Account --------------------------------------------------------------------
 
 
-def parse_oa_event(payload: dict[str, Any]) -> OaEvent | OtherEvent:
+def parse_oa_event(payload: dict[str, Any], app_id: str = "") -> OaEvent | OtherEvent:
     if _text(payload, "MsgType") != "event":
         return OtherEvent(event=_text(payload, "MsgType"), at=create_time(payload))
     event = _text(payload, "Event")
@@ -220,6 +221,7 @@ def parse_oa_event(payload: dict[str, Any]) -> OaEvent | OtherEvent:
         scene=scene,
         ticket=_text(payload, "Ticket"),
         at=create_time(payload),
+        app_id=app_id,
     )
 
 
