@@ -309,6 +309,32 @@ def test_channel_account_keeps_the_secret_out_of_the_page(personas, brand):
     assert crypto.decrypt_secrets(account.secret)["password"] == RAW_SECRET
 
 
+def test_sms_account_page_lists_the_callback_urls_to_paste(personas, brand):
+    from siyu.channels.registry import CHANNELS
+
+    if "aliyun_sms" not in CHANNELS:
+        pytest.skip("the Aliyun SMS channel is not registered")
+    client = login(personas.hq_admin)
+    form = {
+        "provider": "aliyun_sms",
+        "action": "save",
+        "name": "阿里云营销短信",
+        "medium": "sms",
+        "rate_per_second": "50",
+        "settings.sign_name": "Acme美妆",
+        "secrets.access_key_id": "LTAI-test-id",
+        "secrets.access_key_secret": RAW_SECRET,
+    }
+    response = client.post("/channel-accounts/new/", form)
+    account = ChannelAccount.objects.get(workspace=brand.workspace, name="阿里云营销短信")
+    assert response.status_code == 302
+    html = client.get(response["Location"]).content.decode()
+    assert 'data-testid="callbacks"' in html
+    assert f"/callbacks/sms/aliyun/{account.callback_token}/report" in html
+    assert f"/callbacks/sms/aliyun/{account.callback_token}/reply" in html
+    assert RAW_SECRET not in html and "LTAI-test-id" not in html
+
+
 def test_disabled_account_shows_why_and_can_be_enabled_and_checked(personas, sandbox):
     disable_account(sandbox.pk, "账号余额不足（isv.AMOUNT_NOT_ENOUGH）")
     client = login(personas.hq_admin)
