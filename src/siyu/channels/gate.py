@@ -15,7 +15,7 @@ Service messages (the transactional override) pass 2, 5 and 6. ``system`` messag
 events to a brand's own webhook) reach no person and pass everything.
 
 Caps count marketing messages that passed the gate (``gated_at``) and were not found
-undeliverable, plus the ones ahead of it in the same batch (a window function), so a
+undeliverable, plus the ones ahead of it in the same batch that go (window functions), so a
 batch can never overshoot. Days and weeks are the workspace's local calendar days; the
 week is the last seven of them.
 """
@@ -47,6 +47,7 @@ REASONS = {
     "render_error": "内容无法生成",
     "provider_blocked": "运营商拦截/黑名单",
     "retries_exhausted": "多次重试失败",
+    "cancelled": "群发已取消",
 }
 # The identity that addresses a customer on each medium.
 ADDRESS_TYPES = {
@@ -105,10 +106,13 @@ def next_window_start(policy: GatePolicy, now: dt.datetime) -> dt.datetime:
         return now
     tz = ZoneInfo(policy.time_zone)
     local = now.astimezone(tz)
-    candidate = local.replace(hour=policy.window_start.hour, minute=policy.window_start.minute, second=0, microsecond=0)
+    # The whole start time, seconds included: settings accept "08:00:30", and a hold until
+    # 08:00:00 would find the window still shut and hold the message for another day.
+    start = policy.window_start
+    candidate = local.replace(hour=start.hour, minute=start.minute, second=start.second, microsecond=start.microsecond)
     if candidate <= local:
         candidate = (local + dt.timedelta(days=1)).replace(
-            hour=policy.window_start.hour, minute=policy.window_start.minute, second=0, microsecond=0
+            hour=start.hour, minute=start.minute, second=start.second, microsecond=start.microsecond
         )
     # Rebuild through the zone so a DST change in between lands on the right wall time.
     return dt.datetime.combine(candidate.date(), candidate.time(), tzinfo=tz)
@@ -205,21 +209,43 @@ def gate_sql(
     sql.append(
         "totals AS (SELECT customer_id, SUM(n_day) AS n_day, SUM(n_week) AS n_week FROM prior GROUP BY customer_id), "
         "ranked AS (SELECT d.id, d.customer_id, d.medium, "
-        "ROW_NUMBER() OVER (PARTITION BY d.customer_id ORDER BY d.id) AS rn_all, "
         "ROW_NUMBER() OVER (PARTITION BY d.customer_id, d.medium ORDER BY d.id) AS rn_medium "
         "FROM decided d WHERE d.reason = '' AND d.purpose = 'marketing'), "
     )
     channel_day = _cap_expr(policy, "day")
     channel_week = _cap_expr(policy, "week")
+    # Only the messages ahead that actually go count against a cap: one stopped by its
+    # channel's cap must not use up the customer's cross-channel cap (it used to, so an SMS
+    # was refused as 'cap_day' behind an email refused as 'channel_cap_day'). Before the
+    # cross-channel cap is reached, every message ahead on the same medium went unless its
+    # channel cap stopped it, so ``rn_medium`` decides the channel caps; ``fits_before``
+    # counts the messages ahead that fit their channel, of which the first ``room`` go.
+    fits = (
+        "(CASE WHEN (f.ch_day > 0 AND f.m_day + f.rn_medium > f.ch_day) "
+        "OR (f.ch_week > 0 AND f.m_week + f.rn_medium > f.ch_week) THEN 0 ELSE 1 END)"
+    )
     sql.append(
-        "capped AS (SELECT r.id, CASE "
-        "WHEN %s > 0 AND COALESCE(t.n_day, 0) + r.rn_all > %s THEN 'cap_day' "
-        "WHEN %s > 0 AND COALESCE(t.n_week, 0) + r.rn_all > %s THEN 'cap_week' "
-        f"WHEN {channel_day} > 0 AND COALESCE(p.n_day, 0) + r.rn_medium > {channel_day} THEN 'channel_cap_day' "
-        f"WHEN {channel_week} > 0 AND COALESCE(p.n_week, 0) + r.rn_medium > {channel_week} THEN 'channel_cap_week' "
-        "ELSE '' END AS reason FROM ranked r "
+        "fitted AS (SELECT r.id, r.customer_id, r.rn_medium, COALESCE(t.n_day, 0) AS t_day, "
+        "COALESCE(t.n_week, 0) AS t_week, COALESCE(p.n_day, 0) AS m_day, COALESCE(p.n_week, 0) AS m_week, "
+        f"{channel_day} AS ch_day, {channel_week} AS ch_week FROM ranked r "
         "LEFT JOIN totals t ON t.customer_id = r.customer_id "
-        "LEFT JOIN prior p ON p.customer_id = r.customer_id AND p.medium = r.medium) "
+        "LEFT JOIN prior p ON p.customer_id = r.customer_id AND p.medium = r.medium), "
+        f"counted AS (SELECT f.*, SUM({fits}) OVER (PARTITION BY f.customer_id ORDER BY f.id "
+        f"ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) - {fits} AS fits_before FROM fitted f), "
+    )
+    # Messages ahead that went: fits_before, but no more than the room the caps left.
+    went = "c.fits_before"
+    for cap, used in ((int(policy.daily_cap), "c.t_day"), (int(policy.weekly_cap), "c.t_week")):
+        if cap > 0:
+            room = f"(CASE WHEN {cap} > {used} THEN {cap} - {used} ELSE 0 END)"
+            went = f"(CASE WHEN {went} < {room} THEN {went} ELSE {room} END)"
+    sql.append(
+        "capped AS (SELECT c.id, CASE "
+        f"WHEN %s > 0 AND c.t_day + {went} >= %s THEN 'cap_day' "
+        f"WHEN %s > 0 AND c.t_week + {went} >= %s THEN 'cap_week' "
+        "WHEN c.ch_day > 0 AND c.m_day + c.rn_medium > c.ch_day THEN 'channel_cap_day' "
+        "WHEN c.ch_week > 0 AND c.m_week + c.rn_medium > c.ch_week THEN 'channel_cap_week' "
+        "ELSE '' END AS reason FROM counted c) "
     )
     params += [policy.daily_cap, policy.daily_cap, policy.weekly_cap, policy.weekly_cap]
     sql.append(

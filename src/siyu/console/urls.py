@@ -48,3 +48,35 @@ urlpatterns += [
     path("segments/<int:segment_id>/edit/", segment_views.segment_edit, name="segment_edit"),
     path("segments/<int:segment_id>/export.csv", segment_views.segment_export, name="segment_export"),
 ]
+
+# Content library (素材库 / 话术库 / 消息模板).
+from siyu.content import views as content_views  # noqa: E402
+
+urlpatterns += [
+    path("materials/", content_views.material_list, name="materials"),
+    path("materials/<int:material_id>/", content_views.material_edit, name="material"),
+    path("scripts/", content_views.script_list, name="scripts"),
+    path("scripts/new/", content_views.script_edit, name="script_new"),
+    path("scripts/<int:script_id>/", content_views.script_edit, name="script"),
+    path("scripts/<int:script_id>/use/", content_views.script_use, name="script_use"),
+    path("message-templates/", content_views.template_list, name="message_templates"),
+    path("message-templates/new/", content_views.template_edit, name="message_template_new"),
+    path("message-templates/preview/", content_views.template_preview, name="message_template_preview"),
+    path("message-templates/<int:template_id>/", content_views.template_edit, name="message_template"),
+]
+
+# Reach (触达): broadcasts, channel accounts, compliance settings, the profile's reach card.
+from siyu.channels import views as channel_views  # noqa: E402
+from siyu.messaging import views_console as reach_views  # noqa: E402
+
+urlpatterns += [
+    path("broadcasts/", reach_views.broadcast_list, name="broadcasts"),
+    path("broadcasts/new/", reach_views.broadcast_new, name="broadcast_new"),
+    path("broadcasts/<int:broadcast_id>/", reach_views.broadcast_detail, name="broadcast"),
+    path("customers/<int:customer_id>/reach/", reach_views.customer_reach, name="customer_reach"),
+    path("channel-accounts/", channel_views.account_list, name="channel_accounts"),
+    path("channel-accounts/new/", channel_views.account_new, name="channel_account_new"),
+    path("channel-accounts/<int:account_id>/", channel_views.account_edit, name="channel_account"),
+    path("compliance/", channel_views.compliance, name="compliance"),
+    path("compliance/opt-outs/", channel_views.opt_outs, name="opt_outs"),
+]

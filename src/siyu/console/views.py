@@ -22,6 +22,7 @@ from siyu.core.limits import valid_id
 from siyu.customers import queries
 from siyu.customers.models import IdentityConflict
 from siyu.customers.services import dismiss_conflict, merge_by_operator
+from siyu.messaging.views_console import reach_card
 from siyu.org.models import ApiKey, Membership, OrgUnit, Staff
 from siyu.org.services import create_api_key, revoke_api_key
 from siyu.segments.layer_queries import customer_layers
@@ -143,6 +144,7 @@ def customer_detail(request: HttpRequest, customer_id: int) -> HttpResponse:
             "layers": customer_layers(customer.pk),
             "segments": customer_segments(customer) if scope.kind != "staff" else None,
             **tag_context(request, customer, profile),
+            **reach_card(request.access, customer, profile.get("merged_ids") or ()),
         },
     )
 

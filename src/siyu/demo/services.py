@@ -24,6 +24,8 @@ from siyu.core import clock
 from siyu.core.errors import InvalidInput
 from siyu.core.sql import ColumnType, insert_rows
 from siyu.demo import catalog
+from siyu.demo.broadcasts import build_broadcasts
+from siyu.demo.content import build_content
 from siyu.demo.keywords import build_keyword_rules
 from siyu.demo.segments import build_segments
 from siyu.org.models import Membership, OrgUnit, Role, Staff, Workspace
@@ -71,6 +73,10 @@ OA_APP_ID = "wx_demo_oa"
 MP_APP_ID = "wx_demo_mp"
 # Tables the demo writes, children first, for a fast wipe of a previous demo.
 WORKSPACE_TABLES = [
+    "messaging_outboundmessage",
+    "channels_sandboxmessage",
+    "channels_optout",
+    "channels_compliancesettings",
     "segments_segmenttagrule",
     "segments_segmentmembership",
     "segments_customerlayer",
@@ -92,6 +98,7 @@ WORKSPACE_TABLES = [
     "customers_customer",
     "tags_tag",
     "tags_taggroup",
+    "channels_channelaccount",
     "org_membership",
     "org_apikey",
     "org_auditentry",
@@ -143,6 +150,8 @@ def build_demo(n_customers: int, seed: int, echo: Echo = print) -> Login:
     layered = recompute_layers(brand.workspace, now=now)
     echo(f"分层 / layers: {layered.customers:,} customers in {layered.seconds:.1f}s")
     build_segments(brand.workspace, now, echo, oa_app_id=OA_APP_ID)
+    build_content(brand.workspace, echo)
+    build_broadcasts(brand.workspace, now, rng, echo)
     echo(
         "数据 / data: "
         + ", ".join(
@@ -165,6 +174,13 @@ def wipe_demo() -> None:
         )
         for table in WORKSPACE_TABLES:
             cursor.execute(f"DELETE FROM {table} WHERE workspace_id = %s", [workspace.pk])
+            if table == "messaging_outboundmessage":  # broadcasts hold segments and accounts (PROTECT)
+                cursor.execute(
+                    "DELETE FROM messaging_broadcastvariant WHERE broadcast_id IN "
+                    "(SELECT id FROM messaging_broadcast WHERE workspace_id = %s)",
+                    [workspace.pk],
+                )
+                cursor.execute("DELETE FROM messaging_broadcast WHERE workspace_id = %s", [workspace.pk])
         cursor.execute("DELETE FROM org_staff WHERE workspace_id = %s", [workspace.pk])
         # Org units reference their parent: delete leaves first.
         for kind in ("store", "region", "hq"):

@@ -25,6 +25,12 @@ EVENT_LABELS = {
     "search": gettext_lazy("搜索"),
     "segment_entered": gettext_lazy("进入分群"),
     "segment_exited": gettext_lazy("离开分群"),
+    "opted_out": gettext_lazy("退订"),
+    "opted_in": gettext_lazy("恢复接收"),
+    "consent_granted": gettext_lazy("授权"),
+    "consent_revoked": gettext_lazy("撤回授权"),
+    "link_clicked": gettext_lazy("点击链接"),
+    "sms_replied": gettext_lazy("短信回复"),
 }
 
 
