@@ -547,10 +547,528 @@ EN.update(
         "手机号": "Phone",
     }
 )
+# Content (materials, scripts, message templates), reach (broadcasts, channel accounts, compliance,
+# opt-outs, the customer's reach card) and the email unsubscribe page.
+EN.update(
+    {
+        # Channel account settings (channels/forms.py)
+        "SMTP 服务器": "SMTP server",
+        "例如 smtp.exmail.qq.com": "e.g. smtp.exmail.qq.com",
+        "端口": "Port",
+        "STARTTLS 一般为 587，SSL 为 465": "Usually 587 for STARTTLS, 465 for SSL",
+        "加密方式": "Encryption",
+        "发件人地址": "From address",
+        "例如 news@brand.com": "e.g. news@brand.com",
+        "发件人名称": "From name",
+        "回复地址（可选）": "Reply-to address (optional)",
+        "退订邮箱（可选）": "Unsubscribe mailbox (optional)",
+        "收件人也可以发邮件到这个地址退订": "Recipients can also unsubscribe by emailing this address",
+        "超时（秒）": "Timeout (seconds)",
+        "密码 / 授权码": "Password / app password",
+        "接口地址（可选）": "API endpoint (optional)",
+        "留空使用服务商默认地址": "Leave blank to use the provider's default",
+        "短信签名": "SMS signature",
+        "已在服务商控制台审核通过的签名，例如【某某品牌】中的“某某品牌”": (
+            "A signature already approved in the provider's console: for 【BrandName】, enter “BrandName”"
+        ),
+        "地域（可选）": "Region (optional)",
+        "例如 cn-hangzhou / ap-guangzhou": "e.g. cn-hangzhou / ap-guangzhou",
+        "SdkAppId": "SdkAppId",
+        "腾讯云短信应用 ID": "Tencent Cloud SMS application ID",
+        "接收地址": "Endpoint URL",
+        "http(s):// 开头，消息以签名的 POST 请求送达": (
+            "Starts with http(s)://; messages arrive as signed POST requests"
+        ),
+        "推送的事件（可选）": "Events to push (optional)",
+        "多个用逗号分隔": "Separate several with commas",
+        "签名密钥": "Signing secret",
+        "账号名称": "Account name",
+        "例如：品牌营销短信": "e.g. Brand marketing SMS",
+        "用于": "Used for",
+        "每秒最多发送": "Max sends per second",
+        "按服务商给的并发上限填写": "Use the rate limit your provider gives you",
+        "已保存（%(hint)s），留空则不修改": "Saved (%(hint)s); leave blank to keep it",
+        # Compliance settings form
+        "每人每天最多": "Max per customer per day",
+        "所有渠道合计的营销消息条数；0 表示不限": "Marketing messages across all channels; 0 means no limit",
+        "每人每 7 天最多": "Max per customer per 7 days",
+        "所有渠道合计；0 表示不限": "Across all channels; 0 means no limit",
+        "可发送时段开始": "Sending window starts",
+        "可发送时段结束": "Sending window ends",
+        "营销短信退订提示": "Marketing SMS opt-out notice",
+        "自动加在每条营销短信末尾，例如“拒收请回复R”": (
+            "Added automatically to the end of every marketing SMS, e.g. “拒收请回复R” (reply R to opt out)"
+        ),
+        "退订关键词": "Opt-out keywords",
+        "客户回复这些词之一即退订，多个用逗号或空格分隔，不区分大小写": (
+            "A customer who replies with any of these words is opted out. Separate with commas or spaces; "
+            "not case-sensitive"
+        ),
+        "每天": "per day",
+        "每 7 天": "per 7 days",
+        # Email unsubscribe page
+        "已退订": "Unsubscribed",
+        "退订邮件": "Unsubscribe",
+        "您已退订，我们将不再向您发送营销信息。": "You're unsubscribed. We won't send you marketing messages any more.",
+        "退订对邮件、短信等所有渠道生效；交易类通知（如订单、物流）不受影响。": (
+            "This applies to every channel, including email and SMS. Transactional notices (such as orders "
+            "and shipping) are not affected."
+        ),
+        "确定不再接收 %(brand)s 的营销信息吗？": "Stop receiving marketing messages from %(brand)s?",
+        "确认退订": "Unsubscribe",
+        "退订对邮件、短信等所有渠道生效。": "This applies to every channel, including email and SMS.",
+        # Channel account views
+        "渠道账号已添加。建议点“检测连接”确认账号可用。": (
+            "Channel account added. Click “Test connection” to make sure it works."
+        ),
+        "渠道账号不存在": "No such channel account",
+        "这个渠道已不再支持": "This channel is no longer supported",
+        "连接正常：%(detail)s": "Connection OK: %(detail)s",
+        "连接失败：%(detail)s": "Connection failed: %(detail)s",
+        "账号已重新启用，排队中的消息会继续发送。": "Account re-enabled; queued messages will now be sent.",
+        "已保存": "Saved",
+        "回执（状态报告）地址": "Delivery report URL",
+        "上行短信（客户回复）地址": "Inbound SMS (customer reply) URL",
+        "合规设置已保存，之后发送的消息按新设置检查。": (
+            "Compliance settings saved. Messages sent from now on are checked against them."
+        ),
+        # Navigation
+        "内容": "Content",
+        "素材库": "Materials",
+        "话术库": "Scripts",
+        "消息模板": "Message templates",
+        "群发": "Broadcasts",
+        "渠道账号": "Channel accounts",
+        "合规设置": "Compliance settings",
+        "退订名单": "Opt-out list",
+        # Message template preview
+        "已包含发送时追加的退订提示": "Includes the opt-out notice added at send time",
+        "链接在发送时会替换为每位客户专属的追踪链接": (
+            "Links are replaced with a tracking link unique to each customer at send time"
+        ),
+        "模板参数：": "Template parameters: ",
+        "这位客户缺少以下信息，渲染结果为空：": "This customer is missing the following, so they render empty: ",
+        "您的可见范围内还没有客户，无法预览。": "There are no customers in your scope yet, so there is nothing to preview.",
+        # Materials
+        "编辑素材": "Edit material",
+        "分类": "Category",
+        "标题": "Title",
+        "文案": "Copy",
+        "链接地址": "Link URL",
+        "小程序 AppID": "Mini program AppID",
+        "页面路径": "Page path",
+        "封面图地址（可选）": "Cover image URL (optional)",
+        "当前文件：": "Current file: ",
+        "替换文件（可选，最大 %(max_mb)s MB）": "Replace file (optional, up to %(max_mb)s MB)",
+        "归档后素材不再出现在素材库中，已关联它的话术不受影响。": (
+            "Archived materials no longer appear in the library; scripts that link to them are not affected."
+        ),
+        "归档素材": "Archive material",
+        "素材类型": "Material type",
+        "全部类型": "All types",
+        "搜索标题、内容、关键词": "Search titles, content and keywords",
+        "搜索素材": "Search materials",
+        "显示方式": "Layout",
+        "卡片": "Cards",
+        "列表": "List",
+        "添加素材": "Add material",
+        "全部": "All",
+        "文案（文本素材必填；其他类型可作为配文）": "Copy (required for text materials; a caption for other types)",
+        "上传文件（最大 %(max_mb)s MB；图片支持 PNG/JPG/GIF/WebP，文件支持 PDF、Office、ZIP、MP4、TXT、CSV）": (
+            "Upload file (up to %(max_mb)s MB; images: PNG/JPG/GIF/WebP; files: PDF, Office, ZIP, MP4, TXT, CSV)"
+        ),
+        "关键词（逗号或空格分隔，便于搜索）": "Keywords (separated by commas or spaces, to help search)",
+        "保存素材": "Save material",
+        "没有符合条件的素材": "No materials match",
+        "查看全部素材": "Show all materials",
+        "素材库还是空的": "The material library is empty",
+        "素材是导购和运营反复使用的内容：朋友圈的产品图和客户故事、社群里的活动海报、红包互动和知识课堂，以及链接、小程序卡片和文件。": (
+            "Materials are the content store staff and operators use again and again: product photos and customer "
+            "stories for Moments, campaign posters, red-packet games and mini classes for groups, plus links, "
+            "mini program cards and files."
+        ),
+        "统一放在这里，导购发朋友圈、回复客户时直接取用，品牌口径一致。": (
+            "Keep them here so store staff can use them directly when posting to Moments or replying to "
+            "customers, and the brand speaks with one voice."
+        ),
+        "添加第一个素材": "Add the first material",
+        "更新时间": "Updated",
+        "下载": "Download",
+        # Scripts
+        "编辑话术": "Edit script",
+        "新建话术": "New script",
+        "场景": "Scenario",
+        "例如：客户说太贵了": "e.g. Customer says it's too expensive",
+        "话术内容": "Script text",
+        "关键词（导购搜索时用，逗号或空格分隔）": "Keywords (for store staff to search by; separated by commas or spaces)",
+        "配套素材（可多选）": "Linked materials (choose any)",
+        "素材库中还没有素材": "No materials in the library yet",
+        "保存话术": "Save script",
+        "归档话术": "Archive script",
+        "搜索关键词，如：贵、敏感肌、退货": "Search keywords, e.g. price, sensitive skin, returns",
+        "搜索话术": "Search scripts",
+        "没有找到与「%(q)s」相关的话术": "No scripts found for “%(q)s”",
+        "查看全部话术": "Show all scripts",
+        "话术库还是空的": "The script library is empty",
+        "话术是导购在不同场景下对客户说的话：加好友后的欢迎语、产品介绍、客户嫌贵时的回应、活动邀约、售后安抚、唤醒沉睡客户……": (
+            "Scripts are what store staff say to customers in different situations: a welcome after adding them "
+            "as a friend, product introductions, answers when a customer finds it too expensive, event "
+            "invitations, after-sales reassurance, winning back dormant customers…"
+        ),
+        "把门店里最会说的导购的说法沉淀下来，每位导购都能搜索关键词、一键复制使用。": (
+            "Capture how your best store staff put things, so every clerk can search by keyword and copy it "
+            "in one click."
+        ),
+        "新建第一条话术": "Create the first script",
+        "配套素材：": "Linked materials: ",
+        "关键词：": "Keywords: ",
+        "复制": "Copy",
+        "已复制": "Copied",
+        # Message templates
+        "新建模板": "New template",
+        "模板名称": "Template name",
+        "例如：会员日短信": "e.g. Member day SMS",
+        "用途": "Purpose",
+        "标题（邮件必填，App 推送可选）": "Subject (required for email, optional for app push)",
+        "正文": "Body",
+        "营销短信发送时会自动追加退订提示；使用服务商模板的营销短信，正文须以退订提示结尾。": (
+            "Marketing SMS get the opt-out notice appended automatically; when a marketing SMS uses a provider "
+            "template, the body must end with the opt-out notice."
+        ),
+        "服务商模板编号（短信）": "Provider template ID (SMS)",
+        "模板参数（每行：参数名 = 表达式）": "Template parameters (one per line: name = expression)",
+        "只读：模板由总部运营维护。您可以用自己的客户预览效果。": (
+            "Read-only: templates are maintained by head office. You can preview them with your own customers."
+        ),
+        "服务商模板": "Provider template",
+        "保存模板": "Save template",
+        "归档模板": "Archive template",
+        "预览": "Preview",
+        "用真实客户渲染，不会发送": "Rendered with a real customer; nothing is sent",
+        "预览客户": "Preview customer",
+        "前 5 位客户（样例）": "First 5 customers (sample)",
+        "或输入客户 ID": "or enter a customer ID",
+        "客户 ID": "Customer ID",
+        "正在生成预览…": "Generating preview…",
+        "可用变量": "Available variables",
+        "示例：": "Examples: ",
+        "还没有消息模板": "No message templates yet",
+        "消息模板是群发和自动化旅程发出的短信、邮件、App 推送和企业微信消息。模板里可以使用客户姓名、门店、导购、券码和可追踪链接等变量，为每位客户生成个性化内容。": (
+            "Message templates are the SMS, emails, app pushes and WeCom messages that broadcasts and automated "
+            "journeys send. Templates can use variables such as the customer's name, store, store staff, coupon "
+            "code and tracked links to personalise each message."
+        ),
+        "保存时会检查变量和语法，发送前可以用真实客户预览效果。": (
+            "Variables and syntax are checked when you save, and you can preview with real customers before sending."
+        ),
+        "新建第一个模板": "Create the first template",
+        "模板": "Template",
+        "这个渠道还没有模板": "No templates for this channel yet",
+        # Broadcast report
+        "发送进度": "Sending progress",
+        "已处理 %(done)s / %(total)s": "Processed %(done)s / %(total)s",
+        "%(n)s 条等待可发送时段": "%(n)s waiting for the sending window",
+        "页面每隔几秒自动刷新。": "This page refreshes every few seconds.",
+        "目标人群": "Audience",
+        "含对照组 %(n)s": "incl. %(n)s in holdout",
+        "已发送": "Sent",
+        "失败 %(n)s": "%(n)s failed",
+        "已送达": "Delivered",
+        "点击": "Clicks",
+        "转化": "Conversions",
+        "转化金额": "Conversion revenue",
+        "转化漏斗": "Conversion funnel",
+        "没有发送任何消息": "No messages were sent",
+        "拦截原因": "Suppression reasons",
+        "没有消息被拦截": "No messages were suppressed",
+        "各版本效果": "Results by version",
+        "转化率按版本的全部目标客户计算（含被拦截的），与对照组公平比较": (
+            "Conversion rate is over each version's whole audience (including suppressed customers), for a fair "
+            "comparison with the holdout"
+        ),
+        "版本": "Version",
+        "转化率": "Conversion rate",
+        "相对对照组（95%% 置信区间）": "vs. holdout (95%% CI)",
+        "对照组": "Holdout",
+        # The reach card on the customer profile
+        "触达与授权": "Reach and consent",
+        "已退订营销消息": "Opted out of marketing",
+        "所有渠道都不再发送营销消息，服务通知照常。": (
+            "No marketing messages on any channel; service notifications continue."
+        ),
+        "撤销退订": "Undo opt-out",
+        "接收营销消息": "Receives marketing messages",
+        "客户要求不再接收时，点右侧按钮退订（所有渠道生效）。": (
+            "If the customer asks to stop, click the button on the right to opt them out (all channels)."
+        ),
+        "退订": "Opt out",
+        "营销授权（按渠道）": "Marketing consent (by channel)",
+        "已同意": "Granted",
+        "已撤回": "Revoked",
+        "未授权": "No consent",
+        "服务通知也已拒收": "Service notifications also refused",
+        "撤回": "Revoke",
+        "仅在客户明确同意后记录": "Record only after the customer has explicitly agreed",
+        "记录同意": "Record consent",
+        "最近的消息": "Recent messages",
+        "还没有给这位客户发过消息": "No messages sent to this customer yet",
+        # Channel accounts
+        "添加渠道账号": "Add channel account",
+        "添加": "Add",
+        "账号已停用，消息暂停发送（排队中的消息会保留）：": (
+            "Account disabled; sending is paused (queued messages are kept): "
+        ),
+        "请先在服务商处解决问题（如充值、更新密钥、模板审核），然后重新启用。": (
+            "Fix the problem with the provider first (e.g. top up, update keys, get templates approved), then "
+            "re-enable the account."
+        ),
+        "重新启用": "Re-enable",
+        "返回": "Back",
+        "检测连接": "Test connection",
+        "用最省的一次真实调用检查密钥和网络是否可用，不会发送消息。": (
+            "Makes one minimal real call to check the keys and the network. No message is sent."
+        ),
+        "失败": "Failed",
+        "回调地址": "Callback URLs",
+        "复制到服务商控制台的回执/上行配置中，才能收到送达结果和客户回复（回复“退订”等关键词会自动退订）。地址里含密钥，请勿公开。": (
+            "Paste these into the delivery report / inbound message settings in the provider's console to "
+            "receive delivery results and customer replies (replies with keywords such as “退订” opt the "
+            "customer out automatically). The URLs contain a secret; keep them private."
+        ),
+        "邮件退订": "Email unsubscribe",
+        "每封营销邮件自动带一键退订（List-Unsubscribe）：收件人在邮箱里点“退订”或点击邮件中的退订链接，即在所有渠道退订营销消息。": (
+            "Every marketing email carries one-click unsubscribe (List-Unsubscribe): when a recipient clicks "
+            "“Unsubscribe” in their mail app or the unsubscribe link in the email, they are opted out of "
+            "marketing on all channels."
+        ),
+        "退订链接形如：": "Unsubscribe links look like: ",
+        "退订邮箱：": "Unsubscribe mailbox: ",
+        "可在左侧填写退订邮箱，部分邮箱客户端会改为发邮件退订。": (
+            "You can set an unsubscribe mailbox on the left; some mail apps unsubscribe by sending it an email."
+        ),
+        "创建于": "Created",
+        "还没有渠道账号": "No channel accounts yet",
+        "渠道账号是品牌自己在短信、邮件等服务商开通的发送账号，例如阿里云短信的签名和 AccessKey。群发和自动消息都通过它发出。": (
+            "A channel account is the brand's own sending account with an SMS, email or other provider, such as "
+            "an Alibaba Cloud SMS signature and AccessKey. Broadcasts and automated messages are sent through it."
+        ),
+        "还没开通服务商也没关系：先添加一个“沙箱”账号，消息只记录不真正发送，可以完整试用群发流程。": (
+            "No provider yet? Add a “Sandbox” account first: messages are recorded but never really sent, so you "
+            "can try the whole broadcast flow."
+        ),
+        "服务商": "Provider",
+        "最近检测": "Last tested",
+        "未检测": "Not tested",
+        "选择服务商": "Choose a provider",
+        "可用于：": "Supports: ",
+        "选择": "Choose",
+        # Broadcast detail
+        "确认定时发送": "Confirm schedule",
+        "确认发送": "Confirm and send",
+        "停止发送": "Stop sending",
+        "渠道账号已停用，消息会一直排队等待：": "The channel account is disabled; messages stay queued: ",
+        "去处理": "Fix it",
+        "已定时：将在 %(when)s 自动开始发送。": "Scheduled: sending starts automatically at %(when)s.",
+        "发送预估": "Send estimate",
+        "按当前的客户、授权和合规设置计算，实际发送时会重新检查": (
+            "Based on current customers, consent and compliance settings; checked again at send time"
+        ),
+        "对照组（%(p)s%%，不发送）": "Holdout (%(p)s%%, not sent)",
+        "现在发送可送出": "Sendable now",
+        "等待可发送时段": "Waiting for sending window",
+        "%(when)s 开始发送": "Sending starts %(when)s",
+        "被拦截": "Suppressed",
+        "退订和未授权的客户不会收到营销消息；超过频率上限的客户可以改天再发。": (
+            "Opted-out customers and customers without consent never get marketing messages; customers over "
+            "a frequency cap can be reached another day."
+        ),
+        "没有客户会被拦截": "No customers will be suppressed",
+        "内容版本": "Content versions",
+        "权重": "Weight",
+        "免打扰时段": "Quiet hours",
+        "转化窗口": "Conversion window",
+        "优惠券码": "Coupon code",
+        "开始发送": "Sending started",
+        "结束": "Finished",
+        # Broadcast form
+        "新建群发": "New broadcast",
+        "还没有可用的渠道账号。请先请管理员在「渠道账号」中添加短信、邮件等发送账号。": (
+            "No channel accounts available yet. Ask an admin to add an SMS, email or other sending account under "
+            "“Channel accounts” first."
+        ),
+        "有几处需要修改，请看下面标红的地方。": "A few things need fixing; see the fields marked in red below.",
+        "群发名称": "Broadcast name",
+        "例如：双十一新品预告": "e.g. Double 11 new arrivals preview",
+        "只在后台显示，客户看不到。": "Shown only in the console; customers never see it.",
+        "发给谁": "Who to send to",
+        "按分群": "By segment",
+        "按标签": "By tag",
+        "请选择分群": "Choose a segment",
+        "还没有分群，可以改为按标签选择，或先去「客户分群」创建。": (
+            "No segments yet. Choose by tag instead, or create one under “Segments” first."
+        ),
+        "带有任一标签": "Has any of these tags",
+        "并且带有全部标签": "And has all of these tags",
+        "按住 Ctrl（Mac 上是 ⌘）可多选。": "Hold Ctrl (⌘ on a Mac) to select several.",
+        "用什么发": "How to send",
+        "已停用": "Disabled",
+        "消息类型": "Message type",
+        "服务通知（订单、预约、会员权益变动等）不受频率上限和免打扰时段限制，也会发给已退订营销的客户，因此绝不能包含广告或促销内容。": (
+            "Service notifications (orders, appointments, changes to member benefits, etc.) ignore frequency caps "
+            "and quiet hours and also reach customers who opted out of marketing, so they must never contain "
+            "ads or promotions."
+        ),
+        "添加版本（A/B 测试）": "Add version (A/B test)",
+        "可以写 1–5 个版本，按权重随机分给客户，发送后比较各版本的点击和转化。可以选一个消息模板，也可以直接填写内容。": (
+            "Write 1–5 versions; customers are assigned at random by weight, and after sending you can compare "
+            "clicks and conversions per version. Pick a message template or write the content directly."
+        ),
+        "内容里可用变量，例如": "Content can use variables, e.g.",
+        "版本 %(n)s": "Version %(n)s",
+        "版本名": "Version name",
+        "消息模板（可选）": "Message template (optional)",
+        "不使用模板，直接填写下面的内容": "No template; write the content below",
+        "标题（邮件必填）": "Subject (required for email)",
+        "营销短信会自动在末尾加上退订提示（见「合规设置」）。": (
+            "Marketing SMS get the opt-out notice appended automatically (see “Compliance settings”)."
+        ),
+        "服务商模板编号（阿里云/腾讯云短信）": "Provider template ID (Alibaba Cloud / Tencent Cloud SMS)",
+        "模板参数（每行一个：参数名=内容）": "Template parameters (one per line: name=value)",
+        "效果衡量": "Measurement",
+        "对照组比例（%%）": "Holdout share (%%)",
+        "随机留出这部分客户不发送，用来对比转化率。营销群发建议 10%%；服务通知请设为 0。": (
+            "This share of customers is held back at random and not sent to, to compare conversion rates. "
+            "10%% is recommended for marketing broadcasts; use 0 for service notifications."
+        ),
+        "转化窗口（天）": "Conversion window (days)",
+        "发送后多少天内下单算作转化。": "Orders placed within this many days after sending count as conversions.",
+        "优惠券码（可选）": "Coupon code (optional)",
+        "什么时候发": "When to send",
+        "确认后立即发送": "Send as soon as confirmed",
+        "定时发送": "Schedule",
+        "发送时间": "Send time",
+        "按品牌时区 %(tz)s 计算。": "In the brand's time zone, %(tz)s.",
+        "遇到免打扰时段": "During quiet hours",
+        "营销消息只在「合规设置」的可发送时段内发出；服务通知不受限制。": (
+            "Marketing messages go out only within the sending window set in “Compliance settings”; service "
+            "notifications are not restricted."
+        ),
+        "保存并预览": "Save and preview",
+        "保存后不会立即发送：先看预估，再确认发送。": (
+            "Saving does not send anything: review the estimate first, then confirm."
+        ),
+        # Broadcast list
+        "还没有群发": "No broadcasts yet",
+        "群发是一次性给一批客户发送同一条消息，例如“给近 30 天没有下单的会员发一条新品短信”。": (
+            "A broadcast sends one message to a group of customers at once, e.g. “send a new-arrivals SMS to "
+            "members who haven't ordered in the last 30 days”."
+        ),
+        "发送前会预估有多少人能收到、多少人因为退订、未授权、免打扰时段或发送频率上限被拦下；还可以留出对照组，发送后对比转化率，看群发到底带来了多少订单。": (
+            "Before sending, you see an estimate of how many customers will receive it and how many are held "
+            "back by opt-outs, missing consent, quiet hours or frequency caps. You can also keep a holdout and "
+            "compare conversion rates afterwards to see how many orders the broadcast really brought in."
+        ),
+        "创建时间": "Created",
+        "%(n)s 人": "%(n)s customer(s)",
+        # Compliance settings and opt-out list
+        "这些规则在每条营销消息发出前检查，所有渠道（短信、邮件、企业微信等）一起计算。服务通知（订单、预约等）不受频率上限和时段限制。": (
+            "These rules are checked before every marketing message is sent, counting all channels (SMS, email, "
+            "WeCom, etc.) together. Service notifications (orders, appointments, etc.) ignore frequency caps "
+            "and the sending window."
+        ),
+        "发送频率上限（每位客户）": "Frequency caps (per customer)",
+        "分渠道上限（可选，留空表示只按上面的总上限）": (
+            "Per-channel caps (optional; leave blank to apply only the overall caps above)"
+        ),
+        "营销消息可发送时段": "Sending window for marketing messages",
+        "按品牌时区 %(tz)s。时段外的营销消息会顺延到下一个时段开始，或按群发设置跳过。": (
+            "In the brand's time zone, %(tz)s. Marketing messages outside the window wait until it next opens, "
+            "or are skipped, depending on the broadcast's setting."
+        ),
+        "上次修改": "Last changed",
+        "共 %(n)s 人": "%(n)s in total",
+        "名单中的客户在所有渠道都不会收到营销消息，服务通知照常。客户可通过短信回复退订关键词、邮件退订链接退订，也可以在客户详情页由员工代为退订或撤销。": (
+            "Customers on this list get no marketing messages on any channel; service notifications continue. "
+            "Customers opt out by replying to an SMS with an opt-out keyword or via the unsubscribe link in an "
+            "email, and staff can opt them out or undo it on the customer's profile page."
+        ),
+        "按来源": "By source",
+        "按手机号查找": "Find by phone number",
+        "查找": "Find",
+        "清除": "Clear",
+        "说明": "Note",
+        "退订时间": "Opted out at",
+        "这个手机号不在退订名单中": "This phone number is not on the opt-out list",
+        "还没有客户退订": "No customers have opted out yet",
+        # Timeline event labels
+        "恢复接收": "Opted back in",
+        "授权": "Consent granted",
+        "撤回授权": "Consent revoked",
+        "点击链接": "Clicked link",
+        "短信回复": "Replied to SMS",
+        # Content views
+        "素材「%(title)s」已添加": "Material “%(title)s” added",
+        "素材不存在": "No such material",
+        "素材已归档，不再出现在素材库中": "Material archived; it no longer appears in the library",
+        "素材已保存": "Material saved",
+        "话术不存在": "No such script",
+        "话术已归档": "Script archived",
+        "话术已保存": "Script saved",
+        "第 %(n)s 行应写成 参数名 = 表达式": "Line %(n)s should read: name = expression",
+        "模板不存在": "No such template",
+        "模板已归档，不能再用于新的发送": "Template archived; it can no longer be used for new sends",
+        "模板已保存": "Template saved",
+        "客户不存在或不在您的可见范围内": "No such customer in your scope",
+        # Broadcast views
+        "分群「%(name)s」": "Segment “%(name)s”",
+        "任一标签：%(names)s": "Any of tags: %(names)s",
+        "全部标签：%(names)s": "All of tags: %(names)s",
+        "群发已保存为草稿。请查看下面的预估，确认后再发送。": (
+            "Broadcast saved as a draft. Review the estimate below, then confirm to send."
+        ),
+        "请填写数字": "Enter a number",
+        "须在 %(low)s 到 %(high)s 之间": "Must be between %(low)s and %(high)s",
+        "请至少选择一个标签": "Choose at least one tag",
+        "请选择发送时间": "Choose a send time",
+        "发送时间已过，请选择将来的时间": "That time has passed; choose a time in the future",
+        "每行一个参数，格式：参数名=内容": "One parameter per line, as name=value",
+        "群发不存在": "No such broadcast",
+        "群发已取消，%(n)s 条未发出的消息不再发送。": "Broadcast cancelled; %(n)s unsent message(s) will not be sent.",
+        "已定时，到时间后自动发送。": "Scheduled; it will be sent automatically at the set time.",
+        "已开始发送：消息已排队，由后台逐批发出。": (
+            "Sending started: messages are queued and sent in batches in the background."
+        ),
+        "发送对象": "Recipients",
+        "无对照组": "No holdout",
+        "没有对照组，无法计算提升（创建群发时设置对照组比例）。": (
+            "No holdout, so lift can't be measured (set a holdout share when creating the broadcast)."
+        ),
+        "显著": "significant",
+        "不显著": "not significant",
+        "比对照组转化率高 %(points)s 个百分点（95%% 置信区间 %(low)s–%(high)s）": (
+            "Conversion rate %(points)s percentage points above the holdout (95%% CI %(low)s–%(high)s)"
+        ),
+        "比对照组转化率低 %(points)s 个百分点（95%% 置信区间 %(low)s–%(high)s）": (
+            "Conversion rate %(points)s percentage points below the holdout (95%% CI %(low)s–%(high)s)"
+        ),
+        "差异不显著": "difference not significant",
+        "已退订：该客户不再收到任何渠道的营销消息（服务通知照常）。": (
+            "Opted out: this customer no longer gets marketing messages on any channel (service notifications "
+            "continue)."
+        ),
+        "已恢复接收营销消息。": "Marketing messages resumed.",
+        "已记录授权变更。": "Consent change recorded.",
+        "未知操作": "Unknown action",
+    }
+)
 PLURALS = {
     "%(n)s 笔": ("%(n)s order", "%(n)s orders"),
     "距上次消费 %(n)s 天": ("%(n)s day since last purchase", "%(n)s days since last purchase"),
     "已归档 %(n)s 个分群": ("%(n)s archived segment", "%(n)s archived segments"),
+    "已使用 %(n)s 次": ("Used %(n)s time", "Used %(n)s times"),
+    "已被使用 %(n)s 次": ("Used %(n)s time", "Used %(n)s times"),
+    "%(n)s 字": ("%(n)s character", "%(n)s characters"),
+    "%(n)s 天": ("%(n)s day", "%(n)s days"),
 }
 
 
