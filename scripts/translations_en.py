@@ -551,6 +551,7 @@ EN.update(
 # opt-outs, the customer's reach card) and the email unsubscribe page.
 EN.update(
     {
+        "list separator|，": ", ",
         # Channel account settings (channels/forms.py)
         "SMTP 服务器": "SMTP server",
         "例如 smtp.exmail.qq.com": "e.g. smtp.exmail.qq.com",

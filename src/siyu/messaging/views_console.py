@@ -27,6 +27,7 @@ from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 
 from siyu.channels import gate
 from siyu.channels.models import ChannelAccount, Medium, OptOut
@@ -482,7 +483,8 @@ def lift_text(lift: dict[str, Any] | None, *, short: bool = False) -> str:
         text = _("比对照组转化率高 %(points)s 个百分点（95%% 置信区间 %(low)s–%(high)s）") % values
     else:
         text = _("比对照组转化率低 %(points)s 个百分点（95%% 置信区间 %(low)s–%(high)s）") % values
-    return text + ("，" + (_("显著") if lift["significant"] else _("差异不显著")))
+    separator = pgettext("list separator", "，")
+    return text + separator + (_("显著") if lift["significant"] else _("差异不显著"))
 
 
 # ---- the reach card on the customer profile ------------------------------------------------------
