@@ -15,7 +15,7 @@ from siyu.channels.services import compliance_settings, create_account
 from siyu.core.sql import adapt
 from siyu.messaging import broadcasts, dispatch
 from siyu.messaging.broadcasts import VariantIn
-from siyu.messaging.models import OutboundMessage
+from siyu.messaging.models import Broadcast, OutboundMessage
 from siyu.org.models import Workspace
 from siyu.segments.models import Segment
 from siyu.tracking.services import ingest_orders, record_system_events
@@ -66,6 +66,9 @@ def build_broadcasts(workspace: Workspace, now: dt.datetime, rng: random.Random,
             [adapt(started, "datetime")] * 5 + [sent.pk],
         )
     broadcasts.finish_done(started + dt.timedelta(minutes=5))
+    Broadcast.objects.filter(pk=sent.pk).update(
+        created_at=started - dt.timedelta(hours=20), updated_at=started + dt.timedelta(minutes=5)
+    )
     _clicks_and_orders(workspace, sent.pk, started, rng)
     report = broadcasts.report(sent)
     echo(

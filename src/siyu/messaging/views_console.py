@@ -474,10 +474,11 @@ def lift_text(lift: dict[str, Any] | None, *, short: bool = False) -> str:
     if lift is None:
         return _("无对照组") if short else _("没有对照组，无法计算提升（创建群发时设置对照组比例）。")
     points = abs(lift["difference"]) * 100
-    low, high = lift["low"] * 100, lift["high"] * 100
+    # Round first, then add 0.0: "-0.0" reads like a sign error.
+    low, high = round(lift["low"] * 100, 1) + 0.0, round(lift["high"] * 100, 1) + 0.0
     if short:
         verdict = _("显著") if lift["significant"] else _("不显著")
-        return f"{lift['difference'] * 100:+.1f} pp（{low:.1f}–{high:.1f}）{verdict}"
+        return f"{round(lift['difference'] * 100, 1) + 0.0:+.1f} pp（{low:.1f}–{high:.1f}）{verdict}"
     values = {"points": f"{points:.1f}", "low": f"{low:.1f}", "high": f"{high:.1f}"}
     if lift["difference"] >= 0:
         text = _("比对照组转化率高 %(points)s 个百分点（95%% 置信区间 %(low)s–%(high)s）") % values
