@@ -299,6 +299,13 @@ def test_oa_plaintext_mode_checks_the_plain_signature(client, brand):
     assert Event.objects.filter(name="oa_subscribed").count() == 1
 
 
+def test_oa_in_safe_mode_refuses_a_plaintext_push(client, oa_app):
+    oa = oa_fake.FakeOfficialAccount(app_id=OA_APP)
+    query, body = oa.scan(oa.create_qr("x"), "oOPENID", token=OA_TOKEN)  # correctly signed, not encrypted
+    assert post(client, query, body, url=OA_URL).status_code == 400
+    assert OfficialAccountFollow.objects.count() == 0 and CallbackReceipt.objects.count() == 0
+
+
 def test_oa_encrypted_push_for_another_app_is_refused(client, oa_app):
     oa = oa_fake.FakeOfficialAccount(app_id="wxsomeoneelse0001")
     crypt = MsgCrypt(OA_TOKEN, OA_KEY, "wxsomeoneelse0001")
@@ -321,3 +328,45 @@ def test_configuration_is_validated(brand):
     )
     assert "secret-abcdef" not in app.secret and app.secret_hint == "••••7654"
     assert WecomApp.objects.count() == 1
+
+
+# ---- parsing (pure) ------------------------------------------------------------------------
+
+
+def test_group_and_tag_events_parse_into_typed_events():
+    from siyu.wecom import rules
+
+    chat = rules.parse_xml(
+        b"<xml><ToUserName><![CDATA[ww1]]></ToUserName><FromUserName><![CDATA[sys]]></FromUserName>"
+        b"<CreateTime>1403610513</CreateTime><MsgType><![CDATA[event]]></MsgType>"
+        b"<Event><![CDATA[change_external_chat]]></Event><ChatId><![CDATA[CHAT_ID]]></ChatId>"
+        b"<ChangeType><![CDATA[update]]></ChangeType><UpdateDetail><![CDATA[add_member]]></UpdateDetail>"
+        b"<JoinScene>3</JoinScene><MemChangeCnt>2</MemChangeCnt>"
+        b"<MemChangeList><Item>Jack</Item><Item>Rose</Item></MemChangeList>"
+        b"<LastMemVer>9c3f</LastMemVer><CurMemVer>71217</CurMemVer></xml>"
+    )
+    event = rules.parse_wecom_event(chat)
+    assert isinstance(event, rules.ExternalChatEvent)
+    assert (event.change_type, event.chat_id, event.join_scene, event.member_changes) == (
+        "update", "CHAT_ID", 3, ["Jack", "Rose"]
+    )  # fmt: skip
+    assert event.at is not None and event.at.timestamp() == 1403610513
+    tag = rules.parse_wecom_event(
+        {"Event": "change_external_tag", "ChangeType": "delete", "Id": "etTAG", "TagType": "tag", "CreateTime": "1"}
+    )
+    assert tag == rules.ExternalTagEvent("delete", "etTAG", "tag", at=tag.at)
+    # Two groups created in the same second are two events.
+    a = {"Event": "change_external_chat", "ChangeType": "create", "CreateTime": "1", "ChatId": "A"}
+    assert rules.wecom_dedupe_key(a) != rules.wecom_dedupe_key({**a, "ChatId": "B"})
+
+
+def test_oa_subscribe_without_a_code_has_no_scene():
+    from siyu.wecom import rules
+
+    event = rules.parse_oa_event(
+        {"MsgType": "event", "Event": "subscribe", "FromUserName": "oX", "ToUserName": "gh_1", "CreateTime": "5"},
+        "wxapp",
+    )
+    assert isinstance(event, rules.OaEvent) and (event.scene, event.app_id) == ("", "wxapp")
+    scan = rules.parse_oa_event({"MsgType": "event", "Event": "SCAN", "EventKey": "poster-1", "FromUserName": "oX"})
+    assert isinstance(scan, rules.OaEvent) and (scan.event, scan.scene) == ("scan", "poster-1")

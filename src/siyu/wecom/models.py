@@ -92,8 +92,8 @@ class CallbackReceipt(models.Model):
 class ApiCallLog(models.Model):
     """One server-API call and its errcode (one insert per call, no update).
 
-    Pruned by ``services.prune_api_logs`` (default: rows older than 30 days), which the
-    worker's daily housekeeping calls; the operator reads the recent rows.
+    Prune policy: keep 30 days. ``services.prune_api_logs`` deletes older rows in one
+    statement; it is meant for the worker's daily housekeeping. The operator reads recent rows.
     """
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+", db_index=False)

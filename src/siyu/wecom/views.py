@@ -119,6 +119,9 @@ def oa_callback(request: HttpRequest, slug: str) -> HttpResponse:
             if not isinstance(encrypted, str) or not encrypted:
                 return _reject(request, source, slug, 400, "no Encrypt element")
             plain = endpoint.crypt.open(query.get("msg_signature", ""), timestamp, nonce, encrypted)
+        elif endpoint.crypt is not None:
+            # The plain signature does not cover the body: in safe mode only encrypted pushes count.
+            return _reject(request, source, slug, 400, "plaintext push to an account in safe mode")
         else:
             check_signature(query.get("signature", ""), endpoint.token, timestamp, nonce)
             plain = body
