@@ -168,3 +168,441 @@ def test_attachments_are_checked_in_wecom_shape():
     with pytest.raises(InvalidInput) as error:
         rules.check_attachments([{"msgtype": "image", "image": {"media_id": "m"}}] * 9, extra=1)
     assert error.value.field == "welcome_attachments"
+
+
+# ---- services against the fake WeCom server -------------------------------------------------
+
+AES_KEY = "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C"
+
+
+def _update_contact_way(fake, query, body):
+    from tests.fakes.wecom import error, ok
+
+    way = fake.contact_ways.get(str(body.get("config_id", "")))
+    if way is None:
+        return error(41044, "invalid config_id")
+    if len(str(body.get("state", ""))) > 30:
+        return error(40058, "field state exceed max length")
+    invisible = set(body.get("user") or []) & fake.invisible_users
+    if invisible:
+        return error(60011, "no privilege to access/modify contact/party/agent")
+    way.update({k: v for k, v in body.items() if k != "config_id"})  # lists are overwritten
+    return ok()
+
+
+def _del_contact_way(fake, query, body):
+    from tests.fakes.wecom import error, ok
+
+    if fake.contact_ways.pop(str(body.get("config_id", "")), None) is None:
+        return error(41044, "invalid config_id")
+    return ok()
+
+
+@pytest.fixture
+def wecom(brand, monkeypatch):
+    """The fake WeCom server, configured as the brand's app. The fake has add_contact_way; its
+    update/del siblings are added here (test-local routes with the same checks and errcodes)."""
+    from siyu.wecom.client import reset_shared_state
+    from siyu.wecom.services import configure_wecom
+    from tests.fakes import wecom as fake_module
+
+    monkeypatch.setitem(fake_module.ROUTES, ("POST", "externalcontact/update_contact_way"), _update_contact_way)
+    monkeypatch.setitem(fake_module.ROUTES, ("POST", "externalcontact/del_contact_way"), _del_contact_way)
+    reset_shared_state()
+    with fake_module.FakeWecom() as fake:
+        configure_wecom(
+            brand.workspace,
+            corp_id=fake.corp_id,
+            agent_id="1000002",
+            secret=fake.secret,
+            token="AcmeToken2026",
+            aes_key=AES_KEY,
+            base_url=fake.url,
+        )
+        yield fake
+    reset_shared_state()
+
+
+def way_calls(fake, name):
+    return [c for c in fake.calls if c.api == f"externalcontact/{name}"]
+
+
+def entry(staff, **kw):
+    from siyu.acquisition.services import StaffEntryInput
+
+    return StaffEntryInput(staff_id=staff.pk, **kw)
+
+
+def make_code(brand, kind="rotating", staff=(), **kw):
+    from siyu.acquisition.services import CodeInput, create_code
+
+    fields = CodeInput(name=kw.pop("name", f"{kind} 活码"), kind=kind, staff=list(staff), **kw)
+    return create_code(brand.workspace, fields, now=kw.pop("now", NOW))
+
+
+def test_single_staff_code_creates_a_type_1_contact_way(brand, wecom):
+    code = make_code(brand, "staff", [entry(brand.clerk_a)], state="staff-wangxm", skip_verify=False)
+    [call] = way_calls(wecom, "add_contact_way")
+    assert call.body == {
+        "type": 1,
+        "scene": 2,
+        "remark": "staff 活码",
+        "skip_verify": False,
+        "state": "staff-wangxm",
+        "user": ["wangxm"],
+    }
+    assert "access_token" in call.query  # never in the body
+    code.refresh_from_db()
+    assert code.config_id == "cfg00000001"
+    assert code.qr_code == "https://wwcdn.weixin.qq.com/fake/cfg00000001.png"
+    assert code.current_userids == ["wangxm"]
+
+
+def test_rotating_code_is_type_2_with_the_staff_on_duty_and_a_generated_state(brand, wecom):
+    off_today = {"weekdays": [6, 7]}
+    code = make_code(
+        brand,
+        "rotating",
+        [entry(brand.clerk_a), entry(brand.clerk_a2, schedule=off_today), entry(brand.clerk_b, is_backup=True)],
+    )
+    assert code.state == rules.default_state(code.pk)
+    [call] = way_calls(wecom, "add_contact_way")
+    assert call.body["type"] == 2
+    assert call.body["user"] == ["wangxm"]
+    assert call.body["state"] == code.state
+
+
+def test_wecom_refusal_leaves_no_code_and_says_what_to_fix(brand, wecom):
+    from siyu.acquisition.models import ChannelCode
+    from siyu.acquisition.services import SyncError
+
+    wecom.invisible_users = {"wangxm"}
+    wecom.forbidden = 84074
+    with pytest.raises(SyncError) as error:
+        make_code(brand, "staff", [entry(brand.clerk_a)])
+    assert "客户联系权限" in error.value.message
+    assert error.value.errcode == 84074
+    assert not ChannelCode.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("errcode", "words", "field"),
+    [
+        (41045, "上限", "wecom"),
+        (40058, "参数", "wecom"),
+        (60011, "可见范围", "staff"),
+        (84074, "客户联系权限", "wecom"),
+    ],
+)
+def test_wecom_errors_map_to_operator_messages(brand, errcode, words, field):
+    from siyu.acquisition.models import ChannelCode
+    from siyu.acquisition.services import CodeInput, Gateways, SyncError, create_code
+    from siyu.wecom.client import WecomError
+
+    class Refusing:
+        def post(self, path, json):
+            raise WecomError(errcode, "errmsg from wecom", path)
+
+    with pytest.raises(SyncError) as error:
+        create_code(
+            brand.workspace,
+            CodeInput(name="x", kind="staff", staff=[entry(brand.clerk_a)]),
+            gateways=Gateways(wecom=Refusing()),
+        )
+    assert words in error.value.message
+    assert error.value.field == field
+    assert not ChannelCode.objects.exists()
+
+
+def test_rebalance_calls_wecom_only_for_codes_whose_staff_changed(brand, wecom):
+    from siyu.acquisition.models import ChannelCodeAdd
+    from siyu.acquisition.services import rebalance
+    from siyu.customers.models import Customer
+
+    capped = make_code(brand, "rotating", [entry(brand.clerk_a, daily_cap=1), entry(brand.clerk_a2)], name="capped")
+    steady = make_code(brand, "store", [entry(brand.clerk_b)], name="steady", store_id=brand.store_b.pk)
+    night = make_code(
+        brand,
+        "rotating",
+        [entry(brand.clerk_a, schedule={"ranges": [["09:00", "18:00"]]}), entry(brand.clerk_b, is_backup=True)],
+        name="night",
+    )
+    assert way_calls(wecom, "add_contact_way")[0].body["user"] == ["wangxm", "lina"]
+    report = rebalance(brand.workspace, NOW)
+    assert (report.checked, report.calls, report.changed) == (3, 0, [])
+
+    who = Customer.objects.create(workspace=brand.workspace, name="甲", created_at=NOW, updated_at=NOW)
+    ChannelCodeAdd.objects.create(
+        workspace=brand.workspace, code=capped, customer=who, staff=brand.clerk_a, at=NOW - dt.timedelta(hours=1)
+    )
+    ChannelCodeAdd.objects.create(  # yesterday's add does not count against today's cap
+        workspace=brand.workspace, code=night, customer=who, staff=brand.clerk_a, at=NOW - dt.timedelta(days=1)
+    )
+    report = rebalance(brand.workspace, NOW)
+    assert report.calls == 1 and report.changed == [capped.pk]
+    [update] = way_calls(wecom, "update_contact_way")
+    assert update.body == {"config_id": capped.config_id, "user": ["lina"]}
+    assert wecom.contact_ways[capped.config_id]["user"] == ["lina"]
+
+    evening = at(25, 19)  # the night code's primary is off shift: backups take over
+    report = rebalance(brand.workspace, evening)
+    assert report.changed == [night.pk] and report.calls == 1
+    assert way_calls(wecom, "update_contact_way")[-1].body == {"config_id": night.config_id, "user": ["zhaomin"]}
+    assert rebalance(brand.workspace, evening).calls == 0  # nothing changed since
+    steady.refresh_from_db()
+    assert steady.current_userids == ["zhaomin"]
+
+
+def test_rebalance_reports_codes_with_nobody_available_and_keeps_their_list(brand, wecom):
+    from siyu.acquisition.services import rebalance
+
+    code = make_code(brand, "rotating", [entry(brand.clerk_a, schedule={"weekdays": [1]})])
+    assert way_calls(wecom, "add_contact_way")[0].body["user"] == ["wangxm"]  # created with everyone
+    report = rebalance(brand.workspace, NOW)
+    assert report.calls == 0
+    assert code.pk in report.unavailable
+    code.refresh_from_db()
+    assert code.current_userids == ["wangxm"] and code.rotation_note
+
+
+def test_pause_deletes_the_contact_way_and_resume_makes_a_new_one(brand, wecom):
+    from siyu.acquisition.services import archive_code, pause_code, resume_code
+
+    code = make_code(brand, "staff", [entry(brand.clerk_a)])
+    first = code.config_id
+    paused = pause_code(brand.workspace, code.pk)
+    assert paused.status == "paused" and paused.config_id == ""
+    assert [c.body for c in way_calls(wecom, "del_contact_way")] == [{"config_id": first}]
+    assert first not in wecom.contact_ways
+    resumed = resume_code(brand.workspace, code.pk)
+    assert resumed.status == "active" and resumed.config_id not in ("", first)
+    archive_code(brand.workspace, code.pk)
+    assert len(way_calls(wecom, "del_contact_way")) == 2
+    assert wecom.contact_ways == {}
+
+
+def test_editing_staff_updates_the_contact_way(brand, wecom):
+    from siyu.acquisition.services import CodeInput, update_code
+
+    code = make_code(brand, "rotating", [entry(brand.clerk_a)])
+    update_code(
+        brand.workspace,
+        code.pk,
+        CodeInput(name="改名", kind="rotating", staff=[entry(brand.clerk_a2), entry(brand.clerk_a)], skip_verify=False),
+        now=NOW,
+    )
+    [call] = way_calls(wecom, "update_contact_way")
+    assert call.body == {
+        "config_id": code.config_id,
+        "remark": "改名",
+        "skip_verify": False,
+        "user": ["lina", "wangxm"],
+    }
+
+
+def test_oa_code_makes_a_permanent_string_scene_qr(brand):
+    from siyu.acquisition.oa_qrcode import OaQrClient
+    from siyu.acquisition.services import CodeInput, Gateways, create_code
+    from tests.fakes.official_account import FakeOfficialAccount
+
+    with FakeOfficialAccount() as oa:
+        client = OaQrClient(oa.app_id, oa.secret, base_url=oa.url)
+        code = create_code(
+            brand.workspace,
+            CodeInput(name="公众号海报", kind="oa_qr", state="oa-poster-1"),
+            gateways=Gateways(oa=client),
+        )
+        assert oa.tickets == {code.config_id: "oa-poster-1"}
+        assert [api for api, _ in oa.calls] == ["token", "qrcode/create"]
+    assert code.qr_content == f"http://weixin.qq.com/q/{code.config_id}"
+    assert code.qr_code.startswith("https://mp.weixin.qq.com/cgi-bin/showqrcode?ticket=")
+
+
+def test_offline_workspace_gets_codes_with_a_placeholder_qr(brand):
+    code = make_code(brand, "staff", [entry(brand.clerk_a)], state="demo-1")
+    assert code.config_id == ""
+    assert code.qr_content.endswith("/channel-codes/offline/demo-1")
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"name": ""}, "name"),
+        ({"kind": "nope"}, "kind"),
+        ({"state": "has space"}, "state"),
+        ({"kind": "store"}, "store_id"),
+        ({"staff": []}, "staff"),
+        ({"cost_fen": -1}, "cost_fen"),
+        ({"tag_ids": [999999]}, "tag_ids"),
+        ({"welcome_text": "{{ customer.phone }}"}, "welcome_text"),
+        ({"schedule": {"weekdays": [9]}}, "staff.0.schedule.weekdays"),
+    ],
+)
+def test_bad_input_names_the_field(brand, changes, field):
+    from siyu.acquisition.services import CodeInput, StaffEntryInput, create_code
+
+    schedule_value = changes.pop("schedule", None)
+    values = {"name": "x", "kind": "rotating", "staff": [StaffEntryInput(brand.clerk_a.pk, schedule=schedule_value)]}
+    values.update(changes)
+    with pytest.raises(InvalidInput) as error:
+        create_code(brand.workspace, CodeInput(**values))
+    assert error.value.field == field
+
+
+def test_state_is_unique_per_workspace(brand, other_workspace):
+    from siyu.acquisition.services import CodeInput, create_code
+
+    make_code(brand, "oa_qr", state="same")
+    with pytest.raises(InvalidInput) as error:
+        make_code(brand, "oa_qr", state="same")
+    assert error.value.field == "state"
+    assert create_code(other_workspace, CodeInput(name="x", kind="oa_qr", state="same")).state == "same"
+
+
+# ---- attribution on add --------------------------------------------------------------------
+
+
+def new_customer(brand, name="张三", **kw):
+    from siyu.customers.models import Customer
+
+    return Customer.objects.create(workspace=brand.workspace, name=name, created_at=NOW, updated_at=NOW, **kw)
+
+
+@pytest.fixture
+def tags(brand):
+    from siyu.tags.models import Tag, TagGroup
+
+    group = TagGroup.objects.create(workspace=brand.workspace, name="渠道")
+    return [Tag.objects.create(workspace=brand.workspace, group=group, name=n) for n in ("门店扫码", "新客")]
+
+
+def test_record_add_attributes_tags_assigns_and_returns_the_welcome(brand, tags):
+    from siyu.acquisition.models import ChannelCodeAdd
+    from siyu.acquisition.services import record_add
+    from siyu.tags.models import CustomerTag
+    from siyu.tracking.models import Event
+
+    code = make_code(
+        brand,
+        "store",
+        [entry(brand.clerk_a)],
+        state="store-SH01",
+        store_id=brand.store_a.pk,
+        tag_ids=[t.pk for t in tags],
+        welcome_text="{{ customer.name }}您好，我是{{ store.name }}的{{ staff.name }}",
+        welcome_attachments=[{"msgtype": "link", "link": {"title": "新客礼", "url": "https://shop.example.com/g"}}],
+    )
+    who = new_customer(brand, source_channel="wecom")  # what the friend-added handler writes
+    welcome = record_add(brand.workspace, state="store-SH01", customer_id=who.pk, staff_id=brand.clerk_a.pk, at=NOW)
+    assert welcome.text == "张三您好，我是上海南京路店的王小美"
+    assert welcome.attachments == [
+        {"msgtype": "link", "link": {"title": "新客礼", "url": "https://shop.example.com/g"}}
+    ]
+    assert welcome.body("WC1") == {
+        "welcome_code": "WC1",
+        "text": {"content": welcome.text},
+        "attachments": welcome.attachments,
+    }
+    who.refresh_from_db()
+    assert (who.source_channel, who.source_detail) == ("store_code", "store 活码 [store-SH01]")
+    assert who.attributes["latest_source"]["code_id"] == code.pk
+    assert who.owner_staff_id == brand.clerk_a.pk and who.store_id == brand.store_a.pk
+    assert set(CustomerTag.objects.filter(customer=who).values_list("tag_id", flat=True)) == {t.pk for t in tags}
+    [add] = ChannelCodeAdd.objects.filter(customer=who)
+    assert add.first_touch and add.staff_id == brand.clerk_a.pk
+    [event] = Event.objects.filter(customer=who, name="channel_code_added")
+    assert event.properties["code_id"] == code.pk
+
+
+def test_second_code_is_the_latest_source_not_the_first_touch(brand):
+    from siyu.acquisition.models import ChannelCodeAdd
+    from siyu.acquisition.services import record_add
+
+    first = make_code(brand, "staff", [entry(brand.clerk_a)], state="first")
+    make_code(brand, "staff", [entry(brand.clerk_b)], state="second", name="第二个")
+    owner = brand.clerk_a2
+    who = new_customer(brand, owner_staff=owner)
+    record_add(brand.workspace, state="first", customer_id=who.pk, staff_id=brand.clerk_a.pk, at=NOW)
+    record_add(
+        brand.workspace, state="second", customer_id=who.pk, staff_id=brand.clerk_b.pk, at=NOW + dt.timedelta(days=1)
+    )
+    # An older event arriving late does not take the latest source back.
+    record_add(brand.workspace, state="first", customer_id=who.pk, staff_id=brand.clerk_a.pk, at=NOW - dt.timedelta(1))
+    who.refresh_from_db()
+    assert who.source_detail == f"{first.name} [first]"
+    assert who.attributes["latest_source"]["state"] == "second"
+    assert who.owner_staff_id == owner.pk  # an owner is never replaced
+    assert list(ChannelCodeAdd.objects.order_by("at").values_list("first_touch", flat=True)) == [False, True, False]
+
+
+def test_customer_with_a_known_source_is_not_first_touch(brand):
+    from siyu.acquisition.services import record_add
+
+    make_code(brand, "staff", [entry(brand.clerk_a)], state="s1")
+    who = new_customer(brand, source_channel="import", source_detail="members.csv")
+    record_add(brand.workspace, state="s1", customer_id=who.pk, staff_id=brand.clerk_a.pk, at=NOW)
+    who.refresh_from_db()
+    assert (who.source_channel, who.source_detail) == ("import", "members.csv")
+    assert who.attributes["latest_source"]["state"] == "s1"
+
+
+def test_record_add_is_idempotent_for_a_retried_event(brand, tags):
+    from siyu.acquisition.models import ChannelCodeAdd
+    from siyu.acquisition.services import record_add
+    from siyu.tracking.models import Event
+
+    make_code(brand, "staff", [entry(brand.clerk_a)], state="s1", welcome_text="hi", tag_ids=[tags[0].pk])
+    who = new_customer(brand)
+    assert record_add(brand.workspace, state="s1", customer_id=who.pk, staff_id=brand.clerk_a.pk, at=NOW).text == "hi"
+    assert record_add(brand.workspace, state="s1", customer_id=who.pk, staff_id=brand.clerk_a.pk, at=NOW) is None
+    assert ChannelCodeAdd.objects.count() == 1
+    assert Event.objects.filter(name="channel_code_added").count() == 1
+
+
+def test_unknown_state_changes_nothing(brand):
+    from siyu.acquisition.models import ChannelCodeAdd
+    from siyu.acquisition.services import record_add
+
+    who = new_customer(brand, source_channel="wecom")
+    assert record_add(brand.workspace, state="nope", customer_id=who.pk, staff_id=None, at=NOW) is None
+    assert record_add(brand.workspace, state="", customer_id=who.pk, staff_id=None, at=NOW) is None
+    who.refresh_from_db()
+    assert who.attributes == {} and who.source_channel == "wecom"
+    assert not ChannelCodeAdd.objects.exists()
+
+
+def test_code_of_another_workspace_is_unknown(brand, other_workspace):
+    from siyu.acquisition.services import CodeInput, create_code, record_add
+
+    create_code(other_workspace, CodeInput(name="x", kind="oa_qr", state="theirs"))
+    who = new_customer(brand)
+    assert record_add(brand.workspace, state="theirs", customer_id=who.pk, staff_id=None, at=NOW) is None
+
+
+def test_welcome_is_delivered_through_wecom_within_the_window(brand, wecom):
+    """The whole add: WeCom issues a welcome code; the attribution's payload goes to send_welcome_msg."""
+    from siyu.acquisition.services import gateways_for, record_add
+
+    make_code(brand, "staff", [entry(brand.clerk_a)], state="s1", welcome_text="欢迎{{ customer.name }}")
+    who = new_customer(brand, name="李雷")
+    welcome_code = wecom.issue_welcome_code("wangxm", "wmEXT1")
+    welcome = record_add(brand.workspace, state="s1", customer_id=who.pk, staff_id=brand.clerk_a.pk, at=NOW)
+    gateways_for(brand.workspace).wecom.post("externalcontact/send_welcome_msg", json=welcome.body(welcome_code))
+    [sent] = wecom.welcomes
+    assert sent["text"] == {"content": "欢迎李雷"}
+
+
+def test_welcome_appends_the_group_qr_image(brand, settings, tmp_path):
+    from django.core.files.base import ContentFile
+
+    from siyu.acquisition.services import welcome_payload
+    from siyu.content.models import Material
+
+    settings.MEDIA_ROOT = tmp_path
+    material = Material(workspace=brand.workspace, kind="image", title="群码", created_at=NOW, updated_at=NOW)
+    material.file.save("group.png", ContentFile(b"\x89PNG fake"), save=True)
+    code = make_code(brand, "staff", [entry(brand.clerk_a)], group_qr_material_id=material.pk)
+    payload = welcome_payload(code, None)
+    assert payload.text == ""
+    [image] = payload.attachments
+    assert image["msgtype"] == "image" and image["image"]["pic_url"].endswith(".png")
