@@ -330,5 +330,107 @@ def import_(kind: str, file: str, workspace_slug: str, errors_path: str | None) 
         sys.exit(1)
 
 
+# ---- WeCom and Official Account (issue #5) ---------------------------------------------------
+
+
+@main.group()
+def wecom() -> None:
+    """WeCom (企业微信): configure the self-built app and check the setup."""
+
+
+@wecom.command("configure")
+@click.option("--workspace", "workspace_slug", required=True)
+@click.option("--corp-id", required=True, help="我的企业 → 企业信息 → 企业ID")
+@click.option("--agent-id", required=True, help="The self-built app's AgentId.")
+@click.option("--secret", required=True, help="The self-built app's Secret (stored encrypted).")
+@click.option("--token", required=True, help="Callback Token: 1-32 letters or digits.")
+@click.option("--aes-key", required=True, help="Callback EncodingAESKey: 43 letters or digits.")
+@click.option("--base-url", default=None, help="API base URL (default https://qyapi.weixin.qq.com).")
+def wecom_configure(
+    workspace_slug: str, corp_id: str, agent_id: str, secret: str, token: str, aes_key: str, base_url: str | None
+) -> None:
+    """Store the WeCom app and print the callback URL to paste into WeCom."""
+    setup_django()
+    from siyu.core.errors import DomainError
+    from siyu.org.services import get_workspace
+    from siyu.wecom.services import callback_url, configure_wecom
+
+    try:
+        workspace = get_workspace(workspace_slug)
+        app = configure_wecom(
+            workspace,
+            corp_id=corp_id,
+            agent_id=agent_id,
+            secret=secret,
+            token=token,
+            aes_key=aes_key,
+            base_url=base_url,
+        )
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from exc
+    click.echo(f"已保存企业微信应用 {app.corp_id}/{app.agent_id}（Secret {app.secret_hint}）/ WeCom app saved.")
+    click.echo("在自建应用「接收消息 → 设置API接收」填写 / paste into the app's API receiving settings:")
+    click.echo(f"  URL:            {callback_url('wecom', workspace)}")
+    click.echo(f"  Token:          {token}")
+    click.echo(f"  EncodingAESKey: {aes_key}")
+    click.echo("然后运行 / then run: siyu wecom check --workspace " + workspace.slug)
+
+
+@wecom.command("check")
+@click.option("--workspace", "workspace_slug", required=True)
+def wecom_check(workspace_slug: str) -> None:
+    """Tell exactly what is wrong with the WeCom setup (secret, permission, IP, callback URL)."""
+    setup_django()
+    from siyu.core.errors import DomainError
+    from siyu.wecom.services import check_workspace
+
+    try:
+        report = check_workspace(workspace_slug)
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from exc
+    for item in report.items:
+        mark = "✓" if item.ok else "✗"
+        code = f" [errcode {item.errcode}]" if item.errcode is not None else ""
+        click.echo(f"{mark} {item.key}{code}: {item.message_zh}")
+        click.echo(f"  {item.message_en}")
+        if item.detail and not item.ok:
+            click.echo(f"  WeCom: {item.detail}")
+    if not report.ok:
+        sys.exit(1)
+    click.echo("企业微信配置正常 / WeCom setup is OK.")
+
+
+@main.group("oa")
+def official_account() -> None:
+    """WeChat Official Account (公众号): configure the account's server settings."""
+
+
+@official_account.command("configure")
+@click.option("--workspace", "workspace_slug", required=True)
+@click.option("--app-id", required=True)
+@click.option("--secret", required=True, help="AppSecret (stored encrypted).")
+@click.option("--token", required=True, help="Server Token: 1-32 letters or digits.")
+@click.option("--aes-key", default="", help="EncodingAESKey for safe mode (43 letters or digits); omit for plaintext.")
+def oa_configure(workspace_slug: str, app_id: str, secret: str, token: str, aes_key: str) -> None:
+    """Store the Official Account and print the server URL to paste into its console."""
+    setup_django()
+    from siyu.core.errors import DomainError
+    from siyu.org.services import get_workspace
+    from siyu.wecom.services import callback_url, configure_oa
+
+    try:
+        workspace = get_workspace(workspace_slug)
+        app = configure_oa(workspace, app_id=app_id, secret=secret, token=token, aes_key=aes_key)
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from exc
+    mode = "安全模式 / safe mode" if app.encrypted else "明文模式 / plaintext mode"
+    click.echo(f"已保存公众号 {app.app_id}（{mode}）/ Official Account saved.")
+    click.echo("在「设置与开发 → 基本配置 → 服务器配置」填写 / paste into the server settings:")
+    click.echo(f"  URL:   {callback_url('oa', workspace)}")
+    click.echo(f"  Token: {token}")
+    if aes_key:
+        click.echo(f"  EncodingAESKey: {aes_key}")
+
+
 if __name__ == "__main__":
     main()

@@ -15,6 +15,8 @@ urlpatterns = [
     re_path(r"^media/(?P<path>.+)$", serve, {"document_root": settings.MEDIA_ROOT}),
     path("i18n/", include("django.conf.urls.i18n")),
     path("callbacks/sms/", include("siyu.channels.sms.urls")),
+    # WeCom and Official Account pushes: /callbacks/wecom/<slug>/ and /callbacks/oa/<slug>/.
+    path("callbacks/", include("siyu.wecom.urls")),
     # One-click unsubscribe links in emails (RFC 8058): public, token-authorised.
     path("", include("siyu.channels.email.urls")),
     path("", include("siyu.console.urls")),
