@@ -7,6 +7,7 @@ Times are explicit: NOW is Wednesday 2026-11-25 10:00 in Shanghai.
 from __future__ import annotations
 
 import datetime as dt
+import io
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -606,3 +607,140 @@ def test_welcome_appends_the_group_qr_image(brand, settings, tmp_path):
     assert payload.text == ""
     [image] = payload.attachments
     assert image["msgtype"] == "image" and image["image"]["pic_url"].endswith(".png")
+
+
+# ---- images --------------------------------------------------------------------------------
+
+
+def test_qr_png_and_svg(brand):
+    from PIL import Image
+
+    from siyu.acquisition import images
+    from siyu.acquisition.services import qr_content
+
+    code = make_code(brand, "oa_qr", state="poster-7")
+    png = images.qr_png(qr_content(code), scale=5, border=4)
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    with Image.open(io.BytesIO(png)) as image:
+        # version 3 or 4 for this URL: 29 or 33 modules, plus the border, times the scale
+        assert image.size[0] == image.size[1] and (image.size[0] // 5 - 8) in (29, 33)
+    svg = images.qr_svg(qr_content(code))
+    assert svg.startswith(b"<?xml") and b"<svg" in svg and b"http://www.w3.org/2000/svg" in svg
+    with pytest.raises(ValueError):
+        images.qr_png("")
+
+
+def test_poster_is_a_phone_sized_png_with_the_qr(brand):
+    from PIL import Image
+
+    from siyu.acquisition import images
+    from siyu.acquisition.services import poster_for
+
+    code = make_code(brand, "staff", [entry(brand.clerk_a)], name="南京路新客礼")
+    png = poster_for(brand.workspace, code, background="#204080")
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    with Image.open(io.BytesIO(png)) as image:
+        assert image.size == images.POSTER_SIZE
+        rgb = image.convert("RGB")
+        assert rgb.getpixel((5, 5)) == (0x20, 0x40, 0x80)  # the background colour
+        # the QR's top-left finder pattern is black on the white card
+        assert rgb.getpixel((images.POSTER_SIZE[0] // 2 - images.QR_SIDE // 2 + 30, 400)) == (0, 0, 0)
+
+
+def test_poster_takes_a_material_image_as_background(brand, settings, tmp_path):
+    from django.core.files.base import ContentFile
+    from PIL import Image
+
+    from siyu.acquisition.services import poster_for
+    from siyu.content.models import Material
+
+    settings.MEDIA_ROOT = tmp_path
+    raw = io.BytesIO()
+    Image.new("RGB", (100, 100), (200, 10, 10)).save(raw, format="PNG")
+    material = Material(workspace=brand.workspace, kind="image", title="bg", created_at=NOW, updated_at=NOW)
+    material.file.save("bg.png", ContentFile(raw.getvalue()), save=True)
+    code = make_code(brand, "oa_qr", name="x")
+    with Image.open(io.BytesIO(poster_for(brand.workspace, code, background_material_id=material.pk))) as image:
+        assert image.convert("RGB").getpixel((5, 5)) == (200, 10, 10)
+    with pytest.raises(InvalidInput):
+        poster_for(brand.workspace, code, background_material_id=999999)
+
+
+# ---- report --------------------------------------------------------------------------------
+
+
+def relation(brand, who, staff, added, *, deleted_after_days=None):
+    from siyu.customers.models import StaffRelation
+
+    StaffRelation.objects.create(
+        workspace=brand.workspace,
+        customer=who,
+        staff=staff,
+        added_at=added,
+        status="active" if deleted_after_days is None else "deleted_by_customer",
+        status_changed_at=None if deleted_after_days is None else added + dt.timedelta(days=deleted_after_days),
+    )
+
+
+def add(brand, code, who, staff, when):
+    from siyu.acquisition.models import ChannelCodeAdd
+
+    ChannelCodeAdd.objects.create(workspace=brand.workspace, code=code, customer=who, staff=staff, at=when)
+
+
+def test_report_counts_adds_retention_cost_and_conversion(brand):
+    from siyu.acquisition.queries import report
+    from siyu.customers.models import OfficialAccountFollow
+    from siyu.tracking.models import Order
+
+    code = make_code(brand, "staff", [entry(brand.clerk_a)], cost_fen=10_000)
+    oa = make_code(brand, "oa_qr", cost_fen=0)
+    idle = make_code(brand, "oa_qr", name="idle", cost_fen=500)
+    c1, c2, c3, c4, c5 = (new_customer(brand, name=f"c{i}") for i in range(1, 6))
+    days = lambda n: NOW - dt.timedelta(days=n)  # noqa: E731
+    add(brand, code, c1, brand.clerk_a, days(40))
+    relation(brand, c1, brand.clerk_a, days(40))  # still friends
+    add(brand, code, c2, brand.clerk_a, days(40))
+    relation(brand, c2, brand.clerk_a, days(40), deleted_after_days=10)  # gone after 10 days
+    add(brand, code, c3, brand.clerk_a, days(10))
+    relation(brand, c3, brand.clerk_a, days(10), deleted_after_days=3)
+    add(brand, code, c4, brand.clerk_a, days(2))  # too recent for any retention
+    relation(brand, c4, brand.clerk_a, days(2))
+    add(brand, code, c1, brand.clerk_a, days(1))  # c1 again: one more add, same customer
+    for who, paid in ((c2, days(39)), (c3, days(20))):  # c3 bought before the add: not a conversion
+        Order.objects.create(
+            workspace=brand.workspace,
+            customer=who,
+            order_no=f"O{who.pk}",
+            total_fen=100,
+            paid_fen=100,
+            paid_at=paid,
+            created_at=paid,
+            updated_at=paid,
+        )
+    add(brand, oa, c5, None, days(8))
+    OfficialAccountFollow.objects.create(
+        workspace=brand.workspace,
+        customer=c5,
+        app_id="wx1",
+        openid="o5",
+        subscribed=False,
+        subscribed_at=days(8),
+        unsubscribed_at=days(7) - dt.timedelta(hours=1),
+    )
+
+    figures = report(brand.workspace, now=NOW)
+    mine = figures[code.pk]
+    assert (mine.adds, mine.customers, mine.customers_total) == (5, 4, 4)
+    assert mine.eligible == {7: 3, 30: 2} and mine.retained == {7: 2, 30: 1}
+    assert mine.retention(7) == pytest.approx(2 / 3) and mine.retention(30) == 0.5
+    assert mine.cost_per_customer_fen == 2500
+    assert mine.converted == 1 and mine.conversion == 0.25
+    assert figures[oa.pk].eligible[7] == 1 and figures[oa.pk].retained[7] == 0
+    empty = figures[idle.pk]
+    assert (empty.adds, empty.cost_per_customer_fen, empty.retention(7)) == (0, None, None)
+
+    recent = report(brand.workspace, start=days(15), now=NOW)[code.pk]
+    assert (recent.adds, recent.customers, recent.customers_total) == (3, 3, 4)
+    assert recent.eligible == {7: 1, 30: 0} and recent.retained == {7: 0, 30: 0}
+    assert recent.cost_per_customer_fen == 2500  # the cost is spread over every customer the code brought

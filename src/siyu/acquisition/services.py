@@ -615,3 +615,41 @@ def _apply_tags(workspace: Workspace, code: ChannelCode, customer_id: int, at: d
         ignore_conflicts=True,
     )
     mark_changed(workspace.pk, [customer_id])
+
+
+# ---- images ----------------------------------------------------------------------------------
+
+
+def qr_content(code: ChannelCode) -> str:
+    return code.qr_content or offline_qr_content(code.state)
+
+
+def poster_for(
+    workspace: Workspace, code: ChannelCode, *, background: str = "", background_material_id: int | None = None
+) -> bytes:
+    """The code's poster: its name as the title, the first staff member on it and its store."""
+    from siyu.acquisition import images
+
+    entries = list(code.staff_entries.select_related("staff", "staff__org_unit"))
+    current = [e for e in entries if e.staff.wecom_userid in (code.current_userids or [])] or entries
+    staff_name = current[0].staff.name if current and code.kind == ChannelCode.Kind.STAFF else ""
+    store_name = code.store.name if code.store_id else ""
+    if not store_name and current and code.kind == ChannelCode.Kind.STAFF:
+        store_name = current[0].staff.org_unit.name
+    image = None
+    if background_material_id:
+        material = Material.objects.filter(
+            workspace=workspace, pk=background_material_id, kind=Material.Kind.IMAGE, archived=False
+        ).first()
+        if material is None or not material.file:
+            raise InvalidInput("背景应为素材库中的图片 / pick an image material", field="background_material_id")
+        with material.file.open("rb") as handle:
+            image = handle.read()
+    return images.poster_png(
+        qr_content(code),
+        title=code.name,
+        staff_name=staff_name,
+        store_name=store_name,
+        background=background or "#F6E7D8",
+        background_image=image,
+    )
