@@ -227,6 +227,20 @@ def populate(n: int) -> dict:
     return {"workspace": ws, "tag": tag.pk, "account": sms.pk}
 
 
+def existing() -> dict | None:
+    """The ids ``populate`` returned, when an earlier run filled this database (``--reuse``)."""
+    from siyu.channels.models import ChannelAccount
+    from siyu.org.models import Workspace
+    from siyu.tags.models import Tag
+
+    workspace = Workspace.objects.filter(slug="bench-bc").first()
+    if workspace is None:
+        return None
+    tag = Tag.objects.get(workspace=workspace, name="会员")
+    account = ChannelAccount.objects.get(workspace=workspace, medium="sms")
+    return {"workspace": workspace.pk, "tag": tag.pk, "account": account.pk}
+
+
 # -- one run ----------------------------------------------------------------------------------------
 
 
@@ -466,10 +480,11 @@ def main() -> None:
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="process counts to measure")
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--batch", type=int, default=5000, help="run_once(batch=...): rows claimed per round")
+    parser.add_argument("--reuse", action="store_true", help="keep the database and its data if already filled")
     parser.add_argument("--no-night", action="store_true", help="skip the run at 22:30")
     args = parser.parse_args()
 
-    setup_django(fresh_database(args.database_url))
+    setup_django(args.database_url if args.reuse else fresh_database(args.database_url))
     migrate()
     from django.db import connection
 
@@ -484,8 +499,12 @@ def main() -> None:
         flush=True,
     )
     started = time.perf_counter()
-    ids = populate(args.customers)
-    print(f"populated in {time.perf_counter() - started:.1f}s", flush=True)
+    ids = existing() if args.reuse else None
+    if ids is None:
+        ids = populate(args.customers)
+        print(f"populated in {time.perf_counter() - started:.1f}s", flush=True)
+    else:
+        print("reusing the data of an earlier run (--reuse)", flush=True)
 
     runs: dict[int, list[dict]] = {w: [] for w in args.workers}
     failed = False
