@@ -744,3 +744,109 @@ def test_report_counts_adds_retention_cost_and_conversion(brand):
     assert (recent.adds, recent.customers, recent.customers_total) == (3, 3, 4)
     assert recent.eligible == {7: 1, 30: 0} and recent.retained == {7: 0, 30: 0}
     assert recent.cost_per_customer_fen == 2500  # the cost is spread over every customer the code brought
+
+
+# ---- API -----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def api(api_key):
+    from django.test import Client
+
+    client = Client(HTTP_AUTHORIZATION=f"Bearer {api_key}")
+
+    def call(method, path, body=None, **query):
+        url = f"/api/v1{path}"
+        if method == "get":
+            return client.get(url, query)
+        return getattr(client, method)(url, data=body or {}, content_type="application/json")
+
+    return call
+
+
+def test_api_crud_for_codes_with_staff(api, brand, tags):
+    body = {
+        "name": "南京路门店码",
+        "kind": "store",
+        "store_id": brand.store_a.pk,
+        "staff": [
+            {"staff_id": brand.clerk_a.pk, "daily_cap": 30, "schedule": {"weekdays": [1, 2, 3, 4, 5]}},
+            {"staff_id": brand.clerk_a2.pk, "is_backup": True},
+        ],
+        "tag_ids": [tags[0].pk],
+        "welcome_text": "您好，我是{{ staff.name }}",
+        "cost_fen": 30000,
+    }
+    created = api("post", "/channel-codes", body)
+    assert created.status_code == 201, created.content
+    code = created.json()
+    assert code["state"].startswith("c") and code["synced"] is False
+    assert [(s["name"], s["daily_cap"], s["is_backup"]) for s in code["staff"]] == [
+        ("王小美", 30, False),
+        ("李娜", 0, True),
+    ]
+    assert code["staff"][0]["schedule"] == {"weekdays": [1, 2, 3, 4, 5], "ranges": []}
+    assert api("get", f"/channel-codes/{code['id']}").json()["tag_ids"] == [tags[0].pk]
+
+    changed = api("put", f"/channel-codes/{code['id']}", {**body, "name": "改名", "staff": body["staff"][:1]})
+    assert changed.status_code == 200 and changed.json()["name"] == "改名" and len(changed.json()["staff"]) == 1
+    assert [c["id"] for c in api("get", "/channel-codes").json()] == [code["id"]]
+    assert api("post", f"/channel-codes/{code['id']}/pause").json()["status"] == "paused"
+    assert api("post", f"/channel-codes/{code['id']}/resume").json()["status"] == "active"
+    assert api("delete", f"/channel-codes/{code['id']}").status_code == 204
+    assert api("get", f"/channel-codes/{code['id']}").json()["status"] == "archived"
+    assert api("get", "/channel-codes", status="active").json() == []
+
+
+@pytest.mark.parametrize(
+    ("change", "status", "field"),
+    [
+        ({"kind": "store"}, 422, "store_id"),
+        ({"staff": [{"staff_id": 999999}]}, 422, "staff.0.staff_id"),
+        ({"staff": [{"staff_id": 1, "schedule": {"ranges": [["9", "18"]]}}]}, 422, "staff.0.schedule.ranges.0"),
+        ({"welcome_text": "{{ customer.phone }}"}, 422, "welcome_text"),
+        ({"welcome_attachments": [{"msgtype": "video"}]}, 422, "welcome_attachments.0.msgtype"),
+        ({"colour": "red"}, 422, None),
+    ],
+)
+def test_api_answers_field_errors(api, brand, change, status, field):
+    body = {"name": "x", "kind": "rotating", "staff": [{"staff_id": brand.clerk_a.pk}], **change}
+    if body["staff"] and body["staff"][0]["staff_id"] == 1:
+        body["staff"][0]["staff_id"] = brand.clerk_a.pk
+    answer = api("post", "/channel-codes", body)
+    assert answer.status_code == status
+    if field:
+        assert answer.json()["field"] == field
+    else:
+        assert answer.json()["detail"][0]["field"] == "colour"
+
+
+def test_api_downloads_and_report(api, brand):
+    code = make_code(brand, "staff", [entry(brand.clerk_a)], cost_fen=900)
+    who = new_customer(brand)
+    add(brand, code, who, brand.clerk_a, NOW)
+    png = api("get", f"/channel-codes/{code.pk}/qr.png")
+    assert png["Content-Type"] == "image/png" and png.content[:4] == b"\x89PNG"
+    assert api("get", f"/channel-codes/{code.pk}/qr.svg").content.lstrip().startswith(b"<?xml")
+    poster = api("get", f"/channel-codes/{code.pk}/poster.png", background="#112233")
+    assert poster.status_code == 200 and poster.content[:4] == b"\x89PNG"
+    assert api("get", f"/channel-codes/{code.pk}/poster.png", background="red").status_code == 422
+    [row] = api("get", "/channel-codes/report").json()
+    assert (row["code_id"], row["adds"], row["customers"], row["cost_per_customer_fen"]) == (code.pk, 1, 1, 900)
+
+
+def test_api_rebalance_reports_calls(api, brand, wecom):
+    code = make_code(brand, "rotating", [entry(brand.clerk_a, daily_cap=1), entry(brand.clerk_a2)])
+    add(brand, code, new_customer(brand), brand.clerk_a, dt.datetime.now(TZ))
+    answer = api("post", f"/channel-codes/{code.pk}/rebalance").json()
+    assert answer["calls"] == 1 and answer["changed"] == [code.pk]
+    assert way_calls(wecom, "update_contact_way")[-1].body["user"] == ["lina"]
+
+
+def test_api_codes_of_another_workspace_are_not_found(api, other_workspace):
+    from siyu.acquisition.services import CodeInput, create_code
+
+    theirs = create_code(other_workspace, CodeInput(name="x", kind="oa_qr"))
+    assert api("get", f"/channel-codes/{theirs.pk}").status_code == 404
+    assert api("get", f"/channel-codes/{theirs.pk}/qr.png").status_code == 404
+    assert api("get", "/channel-codes/0").status_code == 404
