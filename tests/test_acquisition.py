@@ -850,3 +850,129 @@ def test_api_codes_of_another_workspace_are_not_found(api, other_workspace):
     assert api("get", f"/channel-codes/{theirs.pk}").status_code == 404
     assert api("get", f"/channel-codes/{theirs.pk}/qr.png").status_code == 404
     assert api("get", "/channel-codes/0").status_code == 404
+
+
+# ---- console -------------------------------------------------------------------------------
+
+
+def login(user):
+    from django.test import Client
+
+    from tests.conftest import PASSWORD
+
+    client = Client()
+    assert client.login(username=user.username, password=PASSWORD)
+    return client
+
+
+def test_console_list_explains_channel_codes_when_empty(personas):
+    page = login(personas.hq_admin).get("/channel-codes/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert 'data-testid="codes-empty"' in html and "渠道活码是一张可追踪的二维码" in html
+    assert 'data-testid="code-new"' in html
+
+
+def test_console_list_shows_report_columns(personas, brand):
+    code = make_code(brand, "staff", [entry(brand.clerk_a)], name="收银台码", cost_fen=1000)
+    add(brand, code, new_customer(brand), brand.clerk_a, NOW)
+    add(brand, code, new_customer(brand, name="李四"), brand.clerk_a, NOW)
+    html = login(personas.hq_admin).get("/channel-codes/").content.decode()
+    assert "收银台码" in html and "获客成本/人" in html
+    assert '<td class="text-end" data-testid="code-adds">2</td>' in html
+    assert '<td class="text-end" data-testid="code-cpc">¥5.00</td>' in html
+
+
+def test_console_create_form_saves_staff_rows_and_shows_errors(personas, brand, tags):
+    client = login(personas.hq_admin)
+    assert client.get("/channel-codes/new/").status_code == 200
+    form = {
+        "name": "南京路轮流码",
+        "kind": "rotating",
+        "store_id": str(brand.store_a.pk),
+        "cost_yuan": "120.50",
+        "skip_verify": "1",
+        "tag_ids": [str(tags[0].pk)],
+        "welcome_text": "你好 {{ customer.name }}",
+        "staff_rows": "3",
+        "staff-0-staff_id": str(brand.clerk_a.pk),
+        "staff-0-daily_cap": "20",
+        "staff-0-weekdays": ["1", "2", "3"],
+        "staff-0-ranges": "09:00-12:00, 22:00-02:00",
+        "staff-1-staff_id": str(brand.clerk_a2.pk),
+        "staff-1-daily_cap": "0",
+        "staff-1-is_backup": "1",
+        "staff-2-staff_id": "",
+    }
+    saved = client.post("/channel-codes/new/", form)
+    assert saved.status_code == 302
+    from siyu.acquisition.models import ChannelCode
+
+    code = ChannelCode.objects.get(name="南京路轮流码")
+    assert code.cost_fen == 12050 and code.store_id == brand.store_a.pk
+    entries = list(code.staff_entries.values_list("staff_id", "daily_cap", "is_backup", "schedule"))
+    assert entries == [
+        (brand.clerk_a.pk, 20, False, {"weekdays": [1, 2, 3], "ranges": [["09:00", "12:00"], ["22:00", "02:00"]]}),
+        (brand.clerk_a2.pk, 0, True, {}),
+    ]
+    detail = client.get(f"/channel-codes/{code.pk}/").content.decode()
+    assert 'data-testid="code-qr"' in detail and "海报" in detail and f"/channel-codes/{code.pk}/poster.png" in detail
+    assert client.get(f"/channel-codes/{code.pk}/poster.png").content[:4] == b"\x89PNG"
+    assert client.get(f"/channel-codes/{code.pk}/qr.svg")["Content-Type"] == "image/svg+xml"
+
+    bad = client.post("/channel-codes/new/", {**form, "name": "x2", "staff-0-ranges": "9点-18点"})
+    assert bad.status_code == 422
+    assert 'data-error-field="staff.0.schedule.ranges.0"' in bad.content.decode()
+
+
+def test_console_welcome_preview_renders_the_template(personas, brand):
+    client = login(personas.hq_admin)
+    preview = client.post(
+        "/channel-codes/preview/",
+        {"welcome_text": "{{ customer.name }}，我是{{ staff.name }}", "staff-0-staff_id": str(brand.clerk_a.pk)},
+    )
+    assert "张三，我是王小美" in preview.content.decode()
+    broken = client.post("/channel-codes/preview/", {"welcome_text": "{{ customer.phone }}"}).content.decode()
+    assert 'data-testid="welcome-preview-error"' in broken
+
+
+def test_store_manager_sees_and_manages_only_their_stores_codes(personas, brand):
+    mine = make_code(brand, "store", [entry(brand.clerk_a)], name="A店码", store_id=brand.store_a.pk)
+    theirs = make_code(brand, "store", [entry(brand.clerk_b)], name="B店码", store_id=brand.store_b.pk)
+    client = login(personas.manager_a)
+    html = client.get("/channel-codes/").content.decode()
+    assert "A店码" in html and "B店码" not in html
+    assert client.get(f"/channel-codes/{theirs.pk}/").status_code == 404
+    assert client.get(f"/channel-codes/{theirs.pk}/qr.png").status_code == 404
+    assert client.get(f"/channel-codes/{mine.pk}/edit/").status_code == 200
+    # a code for another store is refused at the field
+    form = {"name": "越权", "kind": "store", "store_id": str(brand.store_b.pk), "cost_yuan": "0", "staff_rows": "1"}
+    form.update({"staff-0-staff_id": str(brand.clerk_a.pk), "staff-0-daily_cap": "0"})
+    refused = client.post("/channel-codes/new/", form)
+    assert refused.status_code == 422 and "只能管理本门店的活码" in refused.content.decode()
+    assert client.post(f"/channel-codes/{mine.pk}/", {"action": "pause"}).status_code == 302
+    mine.refresh_from_db()
+    assert mine.status == "paused"
+
+
+def test_clerk_sees_their_codes_but_cannot_edit(personas, brand):
+    mine = make_code(brand, "staff", [entry(brand.clerk_a)], name="我的码")
+    make_code(brand, "staff", [entry(brand.clerk_b)], name="别人的码")
+    client = login(personas.clerk_a)
+    html = client.get("/channel-codes/").content.decode()
+    assert "我的码" in html and "别人的码" not in html and 'data-testid="code-new"' not in html
+    detail = client.get(f"/channel-codes/{mine.pk}/")
+    assert detail.status_code == 200 and 'data-testid="code-edit"' not in detail.content.decode()
+    assert client.get("/channel-codes/new/").status_code == 403
+    assert client.get(f"/channel-codes/{mine.pk}/edit/").status_code == 403
+    assert client.post(f"/channel-codes/{mine.pk}/", {"action": "archive"}).status_code == 403
+    mine.refresh_from_db()
+    assert mine.status == "active"
+
+
+def test_analyst_reads_every_code_but_cannot_create(personas, brand):
+    make_code(brand, "oa_qr", name="公众号码")
+    client = login(personas.analyst)
+    html = client.get("/channel-codes/").content.decode()
+    assert "公众号码" in html and 'data-testid="code-new"' not in html
+    assert client.get("/channel-codes/new/").status_code == 403
