@@ -976,3 +976,29 @@ def test_analyst_reads_every_code_but_cannot_create(personas, brand):
     html = client.get("/channel-codes/").content.decode()
     assert "公众号码" in html and 'data-testid="code-new"' not in html
     assert client.get("/channel-codes/new/").status_code == 403
+
+
+# ---- demo ----------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_demo_codes_backfill_adds_from_relation_states_and_survive_a_rebuild():
+    from siyu.acquisition.models import ChannelCode, ChannelCodeAdd
+    from siyu.acquisition.queries import report
+    from siyu.customers.models import StaffRelation
+    from siyu.demo.acquisition import build_channel_codes
+    from siyu.demo.services import build_demo
+    from siyu.org.models import Workspace
+
+    build_demo(n_customers=300, seed=7, echo=lambda _: None)
+    workspace = Workspace.objects.get(slug="demo")
+    made = build_channel_codes(workspace, NOW, lambda _: None)
+    codes = list(ChannelCode.objects.filter(workspace=workspace))
+    assert made == len(codes) >= 4
+    assert {c.kind for c in codes} >= {"store", "oa_qr"}
+    expected = StaffRelation.objects.filter(workspace=workspace, state__in=[c.state for c in codes]).count()
+    assert ChannelCodeAdd.objects.filter(workspace=workspace).count() == expected > 0
+    figures = report(workspace, now=NOW)
+    assert sum(f.adds for f in figures.values()) == expected
+    build_demo(n_customers=50, seed=7, echo=lambda _: None)  # the rebuild wipes the old brand
+    assert not ChannelCode.objects.filter(workspace=workspace).exists()
