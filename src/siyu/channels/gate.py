@@ -203,21 +203,21 @@ def gate_sql(
     )
     params.append(quiet)
     counted = ", ".join(f"'{s}'" for s in COUNTED_STATES)
+    # Performance: the batch's passing marketing rows and the earlier counted messages of the
+    # same customers go into one list, and every count comes from window functions over it.
+    # (Joining per-customer totals to the batch instead let the planner, which cannot estimate
+    # the rows of a CTE filtered on a computed column, pick nested loops: 2-3 s per 5,000-row
+    # batch at 1M customers.) Earlier rows have ``is_mine = 0`` and a NULL id, so they add
+    # nothing to the running row numbers wherever NULL sorts.
     sql.append(
-        "prior AS (SELECT g.customer_id, g.medium, "
-        "SUM(CASE WHEN g.gated_at >= %s THEN 1 ELSE 0 END) AS n_day, COUNT(*) AS n_week "
-        "FROM messaging_outboundmessage g "
-        "WHERE g.customer_id IN (SELECT d.customer_id FROM decided d WHERE d.reason = '' AND d.purpose = 'marketing') "
+        "mine AS (SELECT d.id, d.customer_id, d.medium FROM decided d WHERE d.reason = '' AND d.purpose = 'marketing'), "
+        "tally AS (SELECT m.id, m.customer_id, m.medium, 0 AS p_day, 0 AS p_week, 1 AS is_mine FROM mine m "
+        "UNION ALL SELECT NULL, g.customer_id, g.medium, CASE WHEN g.gated_at >= %s THEN 1 ELSE 0 END, 1, 0 "
+        "FROM messaging_outboundmessage g WHERE g.customer_id IN (SELECT m.customer_id FROM mine m) "
         f"AND g.purpose = 'marketing' AND g.gated_at IS NOT NULL AND g.gated_at >= %s AND g.state IN ({counted}) "
-        f"AND NOT ({exclude_sql}) GROUP BY g.customer_id, g.medium), "
+        f"AND NOT ({exclude_sql})), "
     )
     params.extend([adapt(day_start, "datetime"), adapt(week_start, "datetime"), *exclude_params])
-    sql.append(
-        "totals AS (SELECT customer_id, SUM(n_day) AS n_day, SUM(n_week) AS n_week FROM prior GROUP BY customer_id), "
-        "ranked AS (SELECT d.id, d.customer_id, d.medium, "
-        "ROW_NUMBER() OVER (PARTITION BY d.customer_id, d.medium ORDER BY d.id) AS rn_medium "
-        "FROM decided d WHERE d.reason = '' AND d.purpose = 'marketing'), "
-    )
     channel_day = _cap_expr(policy, "day")
     channel_week = _cap_expr(policy, "week")
     # Only the messages ahead that actually go count against a cap: one stopped by its
@@ -231,11 +231,15 @@ def gate_sql(
         "OR (f.ch_week > 0 AND f.m_week + f.rn_medium > f.ch_week) THEN 0 ELSE 1 END)"
     )
     sql.append(
-        "fitted AS (SELECT r.id, r.customer_id, r.rn_medium, COALESCE(t.n_day, 0) AS t_day, "
-        "COALESCE(t.n_week, 0) AS t_week, COALESCE(p.n_day, 0) AS m_day, COALESCE(p.n_week, 0) AS m_week, "
-        f"{channel_day} AS ch_day, {channel_week} AS ch_week FROM ranked r "
-        "LEFT JOIN totals t ON t.customer_id = r.customer_id "
-        "LEFT JOIN prior p ON p.customer_id = r.customer_id AND p.medium = r.medium), "
+        "sums AS (SELECT r.id, r.customer_id, r.is_mine, "
+        "SUM(r.is_mine) OVER (PARTITION BY r.customer_id, r.medium ORDER BY r.id ROWS UNBOUNDED PRECEDING) "
+        "AS rn_medium, SUM(r.p_day) OVER (PARTITION BY r.customer_id) AS t_day, "
+        "SUM(r.p_week) OVER (PARTITION BY r.customer_id) AS t_week, "
+        "SUM(r.p_day) OVER (PARTITION BY r.customer_id, r.medium) AS m_day, "
+        "SUM(r.p_week) OVER (PARTITION BY r.customer_id, r.medium) AS m_week, "
+        f"{channel_day} AS ch_day, {channel_week} AS ch_week FROM tally r), "
+        "fitted AS (SELECT id, customer_id, rn_medium, t_day, t_week, m_day, m_week, ch_day, ch_week "
+        "FROM sums WHERE is_mine = 1), "
         f"counted AS (SELECT f.*, SUM({fits}) OVER (PARTITION BY f.customer_id ORDER BY f.id "
         f"ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) - {fits} AS fits_before FROM fitted f), "
     )
