@@ -121,3 +121,7 @@ from siyu.messaging.api import router as messaging_router  # noqa: E402
 
 api.add_router("/", channels_router)
 api.add_router("/", messaging_router)
+
+from siyu.acquisition.api import router as acquisition_router  # noqa: E402
+
+api.add_router("/", acquisition_router)

@@ -121,6 +121,7 @@ INSTALLED_APPS = [
     "siyu.channels",
     "siyu.messaging",
     "siyu.wecom",
+    "siyu.acquisition",
     "siyu.console",
     "siyu.demo",
 ]

@@ -80,3 +80,17 @@ urlpatterns += [
     path("compliance/", channel_views.compliance, name="compliance"),
     path("compliance/opt-outs/", channel_views.opt_outs, name="opt_outs"),
 ]
+
+# Acquisition (获客): channel codes (渠道活码).
+from siyu.acquisition import views as acquisition_views  # noqa: E402
+
+urlpatterns += [
+    path("channel-codes/", acquisition_views.code_list, name="channel_codes"),
+    path("channel-codes/new/", acquisition_views.code_edit, name="channel_code_new"),
+    path("channel-codes/preview/", acquisition_views.welcome_preview, name="channel_code_preview"),
+    path("channel-codes/<int:code_id>/", acquisition_views.code_detail, name="channel_code"),
+    path("channel-codes/<int:code_id>/edit/", acquisition_views.code_edit, name="channel_code_edit"),
+    path("channel-codes/<int:code_id>/qr.png", acquisition_views.code_qr_png, name="channel_code_qr_png"),
+    path("channel-codes/<int:code_id>/qr.svg", acquisition_views.code_qr_svg, name="channel_code_qr_svg"),
+    path("channel-codes/<int:code_id>/poster.png", acquisition_views.code_poster, name="channel_code_poster"),
+]

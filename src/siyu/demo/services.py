@@ -24,6 +24,7 @@ from siyu.core import clock
 from siyu.core.errors import InvalidInput
 from siyu.core.sql import ColumnType, insert_rows
 from siyu.demo import catalog
+from siyu.demo.acquisition import build_channel_codes
 from siyu.demo.broadcasts import build_broadcasts
 from siyu.demo.content import build_content
 from siyu.demo.keywords import build_keyword_rules
@@ -152,6 +153,7 @@ def build_demo(n_customers: int, seed: int, echo: Echo = print) -> Login:
     build_segments(brand.workspace, now, echo, oa_app_id=OA_APP_ID)
     build_content(brand.workspace, echo)
     build_broadcasts(brand.workspace, now, rng, echo)
+    build_channel_codes(brand.workspace, now, echo)
     echo(
         "数据 / data: "
         + ", ".join(

@@ -31,6 +31,7 @@ EVENT_LABELS = {
     "consent_revoked": gettext_lazy("撤回授权"),
     "link_clicked": gettext_lazy("点击链接"),
     "sms_replied": gettext_lazy("短信回复"),
+    "channel_code_added": gettext_lazy("扫渠道活码添加"),
 }
 
 
