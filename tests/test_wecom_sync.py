@@ -131,6 +131,7 @@ def test_initial_import_creates_staff_customers_relations_and_tags(brand, fake, 
     counts = report.counts
     assert (counts["staff_created"], counts["customers_created"], counts["relations_created"]) == (1, 3, 4)
     assert (counts["tags_added"], counts["corp_tags_created"], counts["tag_groups_created"]) == (1, 2, 1)
+    assert (counts["customers_updated"], counts["contacts"], counts["relations_seen"]) == (0, 3, 4)
     run = SyncRun.objects.get(pk=report.run_id)
     assert (run.status, run.fixes, run.api_calls) == ("ok", report.fixes, report.api_calls)
     assert run.counts["customers_created"] == 3
@@ -162,7 +163,8 @@ def test_a_contact_added_through_the_api_appears_after_reconcile(brand, fake, ap
     relation = StaffRelation.objects.get(customer=zhao)
     assert (relation.staff_id, relation.state) == (brand.clerk_a2.pk, "poster-7")
     assert (report.counts["customers_created"], report.counts["relations_created"]) == (1, 1)
-    assert report.fixes == 3  # the customer, the relation, and the owner
+    assert report.fixes == 2  # the customer (with its owner) and the relation
+    assert zhao.owner_staff_id == brand.clerk_a2.pk
     event = Event.objects.get(customer=zhao, name="wecom_friend_added")
     assert event.properties["source"] == "sync"
 

@@ -50,6 +50,7 @@ from siyu.org.services import get_workspace
 from siyu.tags.models import Tag
 from siyu.tracking.services import record_system_events
 from siyu.wecom.client import ConfigError, NetworkError, RateLimited, WecomClient, WecomError
+from siyu.wecom.models import ApiCallLog
 from siyu.wecom.sync_groups import apply_groups
 from siyu.wecom.sync_models import SyncRun
 from siyu.wecom.sync_tags import apply_customer_tags, pull_corp_tags, push_corp_tags
@@ -151,11 +152,21 @@ class SyncReport:
 
 
 class _CallCounter:
-    """Counts the client's HTTP calls (through its recorder), passing each on to the old one."""
+    """Counts the client's HTTP calls (through its recorder), passing each on to the old one.
 
-    def __init__(self, client: WecomClient) -> None:
+    With ``log_workspace`` (the client is the workspace's own, from ``client_for``) the calls
+    go to ``ApiCallLog`` in batches instead of the client's one-row-one-commit recorder: a run
+    makes a thousand calls, and a commit per call cost more than the rest of the run's writes.
+    """
+
+    FLUSH_EVERY = 200
+
+    def __init__(self, client: WecomClient, *, log_workspace: int | None = None) -> None:
         self.client = client
-        self.previous = client.recorder
+        self.previous = None if log_workspace else client.recorder
+        self.original = client.recorder
+        self.log_workspace = log_workspace
+        self.pending: list[ApiCallLog] = []
         self.calls = 0
         self.tokens = 0
         client.recorder = self
@@ -167,9 +178,27 @@ class _CallCounter:
             self.calls += 1
         if self.previous is not None:
             self.previous(api, errcode, errmsg, duration_ms)
+        if self.log_workspace is not None:
+            self.pending.append(
+                ApiCallLog(
+                    workspace_id=self.log_workspace,
+                    api=api[:100],
+                    errcode=errcode,
+                    errmsg=errmsg[:200],
+                    duration_ms=duration_ms,
+                    at=clock.now(),
+                )
+            )
+            if len(self.pending) >= self.FLUSH_EVERY:
+                self.flush()
+
+    def flush(self) -> None:
+        rows, self.pending = self.pending, []
+        ApiCallLog.objects.bulk_create(rows)
 
     def detach(self) -> None:
-        self.client.recorder = self.previous
+        self.flush()
+        self.client.recorder = self.original
 
 
 def _chunks(items: list[Any], size: int) -> Iterable[list[Any]]:
@@ -228,7 +257,7 @@ def reconcile(workspace: Workspace, *, client: WecomClient | None = None, now: d
     report = SyncReport(run_id=run.pk)
     owned = client is None
     api = client or _client_for(workspace)
-    counter = _CallCounter(api)
+    counter = _CallCounter(api, log_workspace=workspace.pk if owned else None)
     reconciler = _Reconciler(workspace, api, now, report)
     try:
         reconciler.run()
@@ -341,6 +370,7 @@ class _Reconciler:
         self.tag_of: dict[str, int] = {}  # wecom tag id -> siyu tag id
         self.wanted_tags: dict[int, set[int]] = defaultdict(set)  # customer -> siyu tag ids per WeCom
         self.unknown_tags: set[str] = set()
+        self.seen_contacts: set[str] = set()
         # The first run of a workspace imports history: it does not put 100k "added" events
         # on timelines. Later runs record what they find changed.
         self.initial = not SyncRun.objects.filter(
@@ -461,7 +491,15 @@ class _Reconciler:
                 return follows, contacts
 
     def _apply_contacts(self, users: list[str], follows: list[_Follow], contacts: dict[str, dict[str, Any]]) -> None:
-        customer_of = self._place_contacts(contacts)
+        # A new customer's owner is the member who added them first (as friend_added does).
+        first: dict[str, _Follow] = {}
+        for follow in follows:
+            if follow.external_userid not in first or follow.added_at < first[follow.external_userid].added_at:
+                first[follow.external_userid] = follow
+        owners = {ext: self.staff_ids[f.userid] for ext, f in first.items()}
+        self.seen_contacts.update(contacts)
+        self.counts["contacts"] = len(self.seen_contacts)
+        customer_of = self._place_contacts(contacts, owners)
         touched: set[int] = set()
         wanted: dict[tuple[int, int], _Follow] = {}
         for follow in follows:
@@ -479,7 +517,7 @@ class _Reconciler:
         touched |= self._fill_profiles(contacts, customer_of, wanted)
         mark_changed(self.ws, touched)
 
-    def _place_contacts(self, contacts: dict[str, dict[str, Any]]) -> dict[str, int]:
+    def _place_contacts(self, contacts: dict[str, dict[str, Any]], owners: dict[str, int]) -> dict[str, int]:
         """external_userid -> live customer id, linking identities and creating customers (OneID)."""
         keys_of: dict[str, list[IdentityKey]] = {}
         for ext, contact in contacts.items():
@@ -499,7 +537,11 @@ class _Reconciler:
             profile: dict[str, Any] = {}
             if not any(k in known for k in keys):
                 contact = contacts[ext]
-                profile = {"name": str(contact.get("name") or "")[:100], "source_channel": "wecom"}
+                profile = {
+                    "name": str(contact.get("name") or "")[:100],
+                    "source_channel": "wecom",
+                    "owner_staff_id": owners.get(ext),
+                }
                 if contact.get("gender") in GENDERS:
                     profile["gender"] = GENDERS[contact["gender"]]
                 self.counts["customers_created"] += 1
