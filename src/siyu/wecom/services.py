@@ -306,7 +306,24 @@ def friend_added(workspace: Workspace, event: rules.ExternalContactEvent) -> int
         "half": event.change_type == "add_half_external_contact",
     }
     record_system_events(workspace.pk, [(customer_id, "wecom_friend_added", properties, at)], source="wecom")
+    if event.state:
+        _attribute(workspace, state=event.state, customer_id=customer_id, staff_id=staff.pk, at=at,
+                   welcome_code=event.welcome_code)  # fmt: skip
     return customer_id
+
+
+def _attribute(
+    workspace: Workspace, *, state: str, customer_id: int, staff_id: int | None, at, welcome_code: str = ""
+) -> None:
+    """Credit the add to the channel code with this ``state`` (tags, owner, first touch) and,
+    for a WeCom add with a welcome code, queue the code's welcome message once this commits."""
+    from siyu.acquisition.services import record_add
+    from siyu.wecom.tasks import send_welcome_task
+
+    welcome = record_add(workspace, state=state, customer_id=customer_id, staff_id=staff_id, at=at)
+    if welcome is not None and welcome_code:
+        body = welcome.body(welcome_code)
+        transaction.on_commit(lambda: send_welcome_task.enqueue(workspace.pk, body))
 
 
 def friend_deleted(workspace: Workspace, event: rules.ExternalContactEvent, status: str) -> None:
@@ -354,6 +371,8 @@ def oa_followed(workspace: Workspace, event: rules.OaEvent) -> int:
     name = "oa_subscribed" if subscribing else "oa_scanned"
     properties = {"app_id": event.app_id, "scene": event.scene}
     record_system_events(workspace.pk, [(customer_id, name, properties, at)], source="official_account")
+    if event.scene:
+        _attribute(workspace, state=event.scene, customer_id=customer_id, staff_id=None, at=at)
     return customer_id
 
 
