@@ -215,6 +215,19 @@ def test_aliyun_recover_leaves_a_batched_message_unknown(aliyun, aliyun_config):
     assert channel.recover(aliyun_config, batch) == {}  # no OutId in a batch: never resent blindly
 
 
+def test_aliyun_recover_without_the_template_still_leaves_a_batched_message_unknown(aliyun, aliyun_config):
+    """The dispatcher's recovery probes carry no provider template: a batch record (no OutId)
+    of any template to the number must still count as "cannot tell", never as "not sent"."""
+    channel = AliyunSmsChannel(timeout=TIMEOUT)
+    batch = [message(31, "13800000003"), message(32, "13800000004")]
+    channel.send(aliyun_config, batch)
+    probes = [
+        OutMessage(m.id, m.to_address, "", m.body, m.purpose, m.idempotency_key, {"attempted_at": "x"}) for m in batch
+    ]
+    assert channel.recover(aliyun_config, probes) == {}
+    assert len(aliyun.sends) == 2
+
+
 def test_aliyun_healthcheck_tells_bad_credentials_from_an_unreachable_endpoint(aliyun, aliyun_config):
     channel = AliyunSmsChannel(timeout=TIMEOUT)
     assert channel.healthcheck(aliyun_config).ok

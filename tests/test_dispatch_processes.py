@@ -112,6 +112,31 @@ def test_worker_killed_mid_dispatch_and_restarted_sends_each_message_once(databa
     assert Counter(r["state"] for r in after) == {"sent": n}
 
 
+def test_worker_killed_during_a_batch_send_leaves_the_batch_unknown_never_resent(database_url):
+    """One SendBatchSms carries every message (same template): Aliyun cannot tell afterwards
+    which numbers a batch without OutIds reached, so recovery marks them unknown for the
+    operator instead of sending again."""
+    n = 6
+    with FakeAliyunSms() as fake:
+        run_script(database_url, "setup", fake.url, str(n), "0")
+        fake.fail_next(1, delay=30.0, accept=True)
+        worker = dispatcher(database_url)
+        try:
+            wait_for(lambda: len(fake.sends) >= n)
+            worker.send_signal(signal.SIGKILL)
+            worker.wait(timeout=10)
+        finally:
+            if worker.poll() is None:
+                worker.kill()
+        time.sleep(2.5)
+        restarted = dispatcher(database_url, "--once")
+        out, _ = restarted.communicate(timeout=120)
+        assert restarted.returncode == 0, out.decode()[-2000:]
+        after = states(database_url)
+    assert Counter(s.phone for s in fake.sends) == Counter({s.phone: 1 for s in fake.sends}) and len(fake.sends) == n
+    assert Counter(r["state"] for r in after) == {"unknown": n}
+
+
 @pytest.mark.skipif(
     not os.environ.get("SIYU_DATABASE_URL", "").startswith("postgres"),
     reason="SKIP LOCKED claims: concurrent dispatchers are a PostgreSQL deployment (SQLite runs one writer)",

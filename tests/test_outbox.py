@@ -365,3 +365,105 @@ def test_disabled_account_refuses_nothing_silently(brand, sandbox):
     enqueue(sandbox, [NewMessage(alice.pk, "q", "hi")], purpose="service")
     assert dispatch.run_once("w").claimed == 0
     assert OutboundMessage.objects.get().state == "queued"
+
+
+def test_a_worker_stalled_past_its_lease_does_not_send_what_was_recovered(brand, scripted, clock_at):
+    channel, account = scripted
+    alice = make_customer(brand.workspace, "张丽", "13800000001")
+    enqueue(account, [NewMessage(alice.pk, "slow", "hi")], purpose="service")
+    claimed, _ = dispatch.claim(account, "slow-worker", 10, NOON)
+    # The slow worker stalls; its lease runs out and another worker recovers and sends.
+    clock_at(NOON + dispatch.LEASE + dt.timedelta(seconds=1))
+    run()
+    assert channel.sent == [claimed[0].id]
+    # The stalled worker wakes up and carries on: it must not send again.
+    dispatch.send_claimed(account, claimed, "slow-worker", NOON)
+    assert channel.sent == [claimed[0].id]
+    assert OutboundMessage.objects.get().state == "sent"
+
+
+def test_an_opt_out_survives_a_merge(brand, sandbox, clock_at):
+    from siyu.customers.services import merge_customers
+
+    ws = brand.workspace
+    old = make_customer(ws, "旧档案", "13800000001")
+    record_opt_out(ws.pk, [old.pk], source="sms_reply", detail="TD")
+    new = make_customer(ws, "新档案", None)
+    enqueue(sandbox, [NewMessage(old.pk, "queued-before-merge", "新品")], purpose="marketing")
+    merge_customers(ws.pk, survivor=new.pk, merged=old.pk, reason="test")
+    assert OptOut.objects.filter(customer=new).exists()
+    enqueue(sandbox, [NewMessage(new.pk, "after-merge", "新品")], purpose="marketing")
+    run()
+    assert dict(OutboundMessage.objects.values_list("idempotency_key", "reason")) == {
+        "queued-before-merge": "opted_out",
+        "after-merge": "opted_out",
+    }
+    assert SandboxMessage.objects.count() == 0
+
+
+def test_credentials_that_cannot_be_decrypted_stop_the_account_and_keep_the_queue(brand, sandbox, clock_at):
+    alice = make_customer(brand.workspace, "张丽", "13800000001")
+    enqueue(sandbox, [NewMessage(alice.pk, "k", "hi")], purpose="service")
+    ChannelAccount.objects.filter(pk=sandbox.pk).update(secret="not-a-fernet-token")
+    stats = run()
+    sandbox.refresh_from_db()
+    assert sandbox.status == "disabled" and "SIYU_CREDENTIALS_KEY" in sandbox.disabled_reason
+    assert stats.accounts_disabled == [sandbox.pk]
+    assert OutboundMessage.objects.get().state == "queued"
+
+
+def test_a_receipt_that_overtakes_the_worker_keeps_the_sent_record(brand, scripted, clock_at):
+    from siyu.channels.base import Receipt
+    from siyu.messaging.services import record_receipts
+
+    channel, account = scripted
+    alice = make_customer(brand.workspace, "张丽", "13800000001")
+    enqueue(account, [NewMessage(alice.pk, "fast", "{{ link('https://a.example.com') }}")], purpose="service")
+    claimed, _ = dispatch.claim(account, "w1", 10, NOON)
+    send = channel.send
+
+    def send_and_report(config, messages):
+        results = send(config, messages)
+        # The provider's delivery report reaches the callback before the worker records the send.
+        record_receipts(account.pk, [Receipt(status="delivered", message_id=m.id) for m in messages])
+        return results
+
+    channel.send = send_and_report
+    dispatch.send_claimed(account, claimed, "w1", NOON)
+    message = OutboundMessage.objects.get()
+    assert message.state == "delivered" and message.delivered_at is not None
+    assert message.sent_at is not None and message.payload["links"] == ["https://a.example.com"]
+    assert message.provider_ref == f"ref-{message.pk}"
+
+
+def test_templates_that_could_hang_or_overflow_are_refused(brand, sandbox):
+    alice = make_customer(brand.workspace, "张丽", "13800000001")
+    slow = "{% for a in range(100000) %}{% for b in range(100000) %}x{% endfor %}{% endfor %}"
+    for body, field in (
+        (slow, "items.0.body"),
+        ("{{ customer['nmae'] }}", "items.0.body"),
+        ("长" * 600, "items.0.body"),
+    ):
+        with pytest.raises(InvalidInput) as err:
+            enqueue(sandbox, [NewMessage(alice.pk, "x", body)], purpose="marketing")
+        assert err.value.field == field
+    enqueue(sandbox, [NewMessage(alice.pk, "boom", "{{ 'x' * 1000000000 }}")], purpose="service")
+    run()
+    message = OutboundMessage.objects.get(idempotency_key="boom")
+    assert (message.state, message.reason) == ("failed", "render_error")
+
+
+def test_marketing_sms_on_an_approved_template_must_carry_the_opt_out_text(brand, sandbox, clock_at):
+    from siyu.channels.services import update_compliance_settings
+
+    alice = make_customer(brand.workspace, "张丽", "13800000001")
+    with pytest.raises(InvalidInput) as err:
+        enqueue(sandbox, [NewMessage(alice.pk, "p", "新品上市", provider_template="SMS_1")], purpose="marketing")
+    assert err.value.field == "items.0.body"
+    enqueue(sandbox, [NewMessage(alice.pk, "p", "新品上市拒收请回复R", provider_template="SMS_1")], purpose="marketing")
+    # The suffix setting changes after the template was approved: the message must not go out.
+    update_compliance_settings(brand.workspace, sms_optout_suffix="回T退订")
+    run()
+    message = OutboundMessage.objects.get()
+    assert (message.state, message.reason) == ("failed", "render_error")
+    assert SandboxMessage.objects.count() == 0

@@ -301,12 +301,18 @@ def test_channel_account_keeps_the_secret_out_of_the_page(personas, brand):
     assert account.secret_hint and account.secret_hint in html
     assert 'data-testid="unsubscribe-info"' in html and 'value="smtp.example.com"' in html
     assert RAW_SECRET not in client.get("/channel-accounts/").content.decode()
-    # Editing with the password left blank keeps the stored one.
-    edit = smtp_form(**{"settings.host": "smtp2.example.com", "secrets.password": ""})
+    # Editing with the password left blank keeps the stored one...
+    edit = smtp_form(**{"settings.from_address": "hello@example.com", "secrets.password": ""})
     assert client.post(f"/channel-accounts/{account.pk}/", edit).status_code == 302
     account.refresh_from_db()
-    assert account.settings["host"] == "smtp2.example.com"
+    assert account.settings["from_address"] == "hello@example.com"
     assert crypto.decrypt_secrets(account.secret)["password"] == RAW_SECRET
+    # ...but not when the server changes: the stored password would go to the new server.
+    moved = smtp_form(**{"settings.host": "smtp.attacker.example", "secrets.password": ""})
+    response = client.post(f"/channel-accounts/{account.pk}/", moved)
+    assert response.status_code == 200 and 'data-error-for="secrets.password"' in response.content.decode()
+    account.refresh_from_db()
+    assert account.settings["host"] == "smtp.example.com"
 
 
 def test_sms_account_page_lists_the_callback_urls_to_paste(personas, brand):

@@ -24,6 +24,8 @@ from siyu.org.services import audit
 from siyu.tracking.services import record_system_events
 
 DEFAULT_OPTOUT_KEYWORDS = ["R", "T", "TD", "退订"]
+# Settings that say where credentials are sent: changing one requires the credentials again.
+DESTINATION_SETTINGS = ("host", "port", "endpoint", "url")
 
 
 # ---- accounts ------------------------------------------------------------------------
@@ -87,6 +89,15 @@ def update_account(
     """Change settings and/or credentials. Secret fields left out (or empty) keep their value."""
     channel = get_channel(account.provider)
     new_settings = dict(account.settings) if settings is None else dict(settings)
+    moved = [k for k in DESTINATION_SETTINGS if new_settings.get(k) != account.settings.get(k)]
+    fresh = {k: v for k, v in (secrets or {}).items() if v not in ("", None)}
+    if moved and channel.secret_fields and set(fresh) < set(channel.secret_fields):
+        # Otherwise whoever may edit settings could point the account at their own server and
+        # have the next healthcheck or send hand it the stored password.
+        raise InvalidInput(
+            "修改服务器地址时须重新填写全部凭证 / re-enter every credential when the server address changes",
+            field=f"secrets.{next(k for k in channel.secret_fields if k not in fresh)}",
+        )
     new_secrets = crypto.decrypt_secrets(account.secret)
     new_secrets.update({k: v for k, v in (secrets or {}).items() if v not in ("", None)})
     _validate(channel, new_settings, new_secrets)

@@ -39,8 +39,30 @@ MAX_SUBJECT = 200
 LINK_SCHEMES = ("http", "https", "weixin")
 
 
+# What a message template may not contain: loops, macros and blocks could make one render run
+# for minutes (nested ``range`` loops), and a message needs none of them.
+FORBIDDEN_NODES = (nodes.For, nodes.Macro, nodes.CallBlock, nodes.FilterBlock, nodes.Block, nodes.Extends,
+                   nodes.Include, nodes.Import, nodes.FromImport, nodes.With, nodes.Scope)  # fmt: skip
+MAX_REPEAT = 10_000  # the longest string ``*`` may build
+
+
 class _Env(SandboxedEnvironment):
-    """No autoescape: SMS, push and WeCom text are plain text (email bodies are text too)."""
+    """No autoescape: SMS, push and WeCom text are plain text (email bodies are text too).
+
+    ``*`` and ``**`` are intercepted so ``'x' * 10**9`` cannot exhaust memory.
+    """
+
+    intercepted_binops = frozenset(["*", "**"])
+
+    def call_binop(self, context, operator, left, right):
+        if operator == "**":
+            if abs(left) > 1000 or abs(right) > 10:
+                raise SecurityError("exponent too large")
+        elif operator == "*" and (isinstance(left, str | list) or isinstance(right, str | list)):
+            sequence, count = (left, right) if isinstance(left, str | list) else (right, left)
+            if not isinstance(count, int) or count * len(sequence) > MAX_REPEAT:
+                raise SecurityError("repetition too large")
+        return super().call_binop(context, operator, left, right)
 
 
 _env = _Env(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
@@ -70,6 +92,14 @@ def check_template(source: str, *, field: str = "body", medium: str = "sms", max
         tree = _env.parse(source)
     except TemplateSyntaxError as exc:
         raise InvalidInput(f"模板语法错误（第 {exc.lineno} 行）：{exc.message}", field=field) from None
+    for node in tree.find_all(FORBIDDEN_NODES):
+        raise InvalidInput(
+            f"模板不支持 {type(node).__name__.lower()}（消息模板只能用变量和 if 判断）/ not allowed in a message template",
+            field=field,
+        )
+    static = sum(len(n.data) for n in tree.find_all(nodes.TemplateData))
+    if static > limit:
+        raise InvalidInput(f"内容超过 {limit} 字（{static} 字）/ longer than {limit} characters", field=field)
     unknown = sorted(meta.find_undeclared_variables(tree) - set(VARIABLES))
     if unknown:
         raise InvalidInput(
@@ -80,6 +110,11 @@ def check_template(source: str, *, field: str = "body", medium: str = "sms", max
             allowed = VARIABLES[node.node.name] or ()
             if node.attr not in allowed:
                 raise InvalidInput(f"未知字段 / unknown field: {_describe(node)}", field=field)
+    for node in tree.find_all(nodes.Getitem):  # customer["name"] is customer.name
+        if isinstance(node.node, nodes.Name) and node.node.name in VARIABLES:
+            key = node.arg.value if isinstance(node.arg, nodes.Const) else None
+            if not isinstance(key, str) or key not in (VARIABLES[node.node.name] or ()):
+                raise InvalidInput(f"未知字段 / unknown field: {node.node.name}[{key!r}]", field=field)
     for call in tree.find_all(nodes.Call):
         if isinstance(call.node, nodes.Name) and call.node.name == "link":
             if len(call.args) != 1 or call.kwargs:

@@ -34,7 +34,7 @@ from siyu.core import clock
 from siyu.core.batch import BatchResult, validate_items
 from siyu.core.errors import InvalidInput, NotFound
 from siyu.core.limits import valid_id
-from siyu.core.sql import ColumnType, id_list_condition, insert_rows, text_list_condition, update_from_values
+from siyu.core.sql import ColumnType, adapt, id_list_condition, insert_rows, text_list_condition, update_from_values
 from siyu.customers.models import Customer, CustomerMerge, Identity, IdentityConflict, StaffRelation
 from siyu.customers.rules import IdentityKey, normalize_identity, survivor_rank, unique_clashes
 from siyu.customers.schemas import CustomerItem, IdentifyRequest, IdentityIn
@@ -630,6 +630,7 @@ def merge_customers(
     survivor_staff = StaffRelation.objects.filter(customer_id=survivor).values("staff_id")
     StaffRelation.objects.filter(customer_id=merged, staff_id__in=survivor_staff).delete()
     moved["relations"] = StaffRelation.objects.filter(customer_id=merged).update(customer_id=survivor)
+    _merge_reach(workspace_id, survivor, merged, now)
     # Keyword matches keep counting toward the survivor's min_matches; alerts follow the customer.
     KeywordMatch.objects.filter(customer_id=merged).update(customer_id=survivor)
     RiskAlert.objects.filter(customer_id=merged).update(customer_id=survivor)
@@ -667,6 +668,40 @@ def merge_customers(
     return CustomerMerge.objects.create(
         workspace_id=workspace_id, survivor_id=survivor, merged_id=merged, reason=reason, moved=moved, created_at=now
     )
+
+
+def _merge_reach(workspace_id: int, survivor: int, merged: int, now: dt.datetime) -> None:
+    """Refusals survive a merge: an opt-out of either profile binds the survivor, a withdrawn
+    consent beats a grant, and messages still waiting to go follow the customer (the gate
+    decides them again for the survivor)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO channels_optout (workspace_id, customer_id, source, detail, created_at) "
+            "SELECT workspace_id, %s, source, detail, created_at FROM channels_optout WHERE customer_id = %s "
+            "ON CONFLICT DO NOTHING",
+            [survivor, merged],
+        )
+        cursor.execute("DELETE FROM channels_optout WHERE customer_id = %s", [merged])
+        # A withdrawal on the merged profile overrides the survivor's grant for the same channel and purpose.
+        cursor.execute(
+            "UPDATE customers_consent SET status = 'revoked', source = m.source, updated_at = %s "
+            "FROM customers_consent m WHERE customers_consent.customer_id = %s AND m.customer_id = %s "
+            "AND m.channel = customers_consent.channel AND m.purpose = customers_consent.purpose "
+            "AND m.status = 'revoked' AND customers_consent.status <> 'revoked'",
+            [adapt(now, "datetime"), survivor, merged],
+        )
+        cursor.execute(
+            "DELETE FROM customers_consent WHERE customer_id = %s AND EXISTS (SELECT 1 FROM customers_consent s "
+            "WHERE s.customer_id = %s AND s.channel = customers_consent.channel "
+            "AND s.purpose = customers_consent.purpose)",
+            [merged, survivor],
+        )
+        cursor.execute("UPDATE customers_consent SET customer_id = %s WHERE customer_id = %s", [survivor, merged])
+        cursor.execute(
+            "UPDATE messaging_outboundmessage SET customer_id = %s, to_address = '' "
+            "WHERE customer_id = %s AND state IN ('queued', 'held')",
+            [survivor, merged],
+        )
 
 
 def merge_by_operator(workspace: Workspace, conflict_id: int, *, user=None) -> CustomerMerge:

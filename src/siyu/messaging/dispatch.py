@@ -52,6 +52,8 @@ log = logging.getLogger("siyu.dispatch")
 
 LEASE = dt.timedelta(seconds=settings.DISPATCH_LEASE_SECONDS)
 MAX_ATTEMPTS = 8
+# One account's turn in a round: after this, other accounts go before it continues.
+ACCOUNT_BUDGET_SECONDS = 10.0
 GATE_LOCK = 4242  # first key of the per-workspace advisory lock
 RESULT_COLUMNS: dict[str, ColumnType] = {
     "id": "int",
@@ -184,7 +186,7 @@ def claim(account: ChannelAccount, worker: str, limit: int, now: dt.datetime) ->
         )
         hold_until = gate.next_window_start(policy, now)
         rows = [(mid, reason, address or "") for mid, _cid, address, reason in decisions]
-        lease = now + LEASE
+        lease = max(now, clock.now()) + LEASE
         update_from_values(
             "messaging_outboundmessage",
             {"id": "int", "reason": "text", "address": "text"},
@@ -193,7 +195,8 @@ def claim(account: ChannelAccount, worker: str, limit: int, now: dt.datetime) ->
                 "state": "CASE WHEN v.reason = '' THEN 'sending' "
                 "WHEN v.reason = 'quiet_hours' AND {t}.quiet_policy = 'hold' THEN 'held' ELSE 'suppressed' END",
                 "reason": "v.reason",
-                "to_address": "v.address",
+                # A held row keeps what it had: its address is looked up again when it is released.
+                "to_address": "CASE WHEN v.reason = 'quiet_hours' THEN {t}.to_address ELSE v.address END",
                 "not_before": "CASE WHEN v.reason = 'quiet_hours' AND {t}.quiet_policy = 'hold' THEN "
                 + _param_literal(hold_until)
                 + " ELSE {t}.not_before END",
@@ -342,6 +345,16 @@ def _render_one(
         )
     except InvalidInput as exc:
         return None, payload, f"{exc.field}: {exc.message}"
+    if (
+        medium == "sms"
+        and message.purpose == "marketing"
+        and template.get("provider_template")
+        and suffix
+        and not str(template.get("body", "")).rstrip().endswith(suffix)
+    ):
+        # The suffix setting changed after the template was approved: the provider would send
+        # the approved text without the opt-out method, so this message must not go.
+        return None, payload, f"body: 营销短信模板未以「{suffix}」结尾 / the approved template lacks the opt-out text"
     channel_payload = {"links": rendered.links, "customer_id": message.customer_id}
     if template.get("provider_template"):
         channel_payload["provider_template"] = template["provider_template"]
@@ -397,6 +410,12 @@ def send_claimed(account: ChannelAccount, claimed: Sequence[Claimed], worker: st
             _apply([_requeue_row(by_id[m.id]) for m in chunk], worker)
             continue
         _limiter.wait_for(account.pk, account.rate_per_second, len(chunk), burst=max(1.0, account.rate_per_second))
+        # Renew the lease right before the provider call and send only the rows still ours: a
+        # worker that stalled past its lease may have been declared dead and its rows recovered.
+        still_ours = _renew_lease(worker, [m.id for m in chunk])
+        chunk = [m for m in chunk if m.id in still_ours]
+        if not chunk:
+            continue
         try:
             results = channel.send(config, chunk)
         except Exception as exc:  # a channel bug must not strand the chunk: retry it later
@@ -427,6 +446,18 @@ def send_claimed(account: ChannelAccount, claimed: Sequence[Claimed], worker: st
     if blocked_customers:
         record_opt_out(account.workspace_id, blocked_customers, source="provider", detail=account.provider)
     return stats
+
+
+def _renew_lease(worker: str, ids: list[int]) -> set[int]:
+    _check_worker(worker)
+    cond, params = id_list_condition("id", ids)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE messaging_outboundmessage SET lease_until = %s WHERE {cond} "
+            "AND state = 'sending' AND claimed_by = %s RETURNING id",
+            [adapt(clock.now() + LEASE, "datetime"), *params, worker],
+        )
+        return {row[0] for row in cursor.fetchall()}
 
 
 def _row_for(
@@ -531,22 +562,24 @@ def _apply(rows: list[tuple], worker: str) -> int:
         RESULT_COLUMNS,
         rows,
         assignments={
-            "state": "v.state",
+            # A delivery report can overtake the worker's own record: keep the report's state.
+            "state": "CASE WHEN {t}.state = 'sending' THEN v.state ELSE {t}.state END",
             "reason": "v.reason",
             "provider_ref": "v.provider_ref",
-            "error_code": "v.error_code",
-            "error_message": "v.error_message",
+            "error_code": "CASE WHEN {t}.state = 'sending' THEN v.error_code ELSE {t}.error_code END",
+            "error_message": "CASE WHEN {t}.state = 'sending' THEN v.error_message ELSE {t}.error_message END",
             "subject": "v.subject",
             "body": "v.body",
             "payload": "v.payload",
             "not_before": "v.not_before",
             "sent_at": "v.sent_at",
-            "delivered_at": "v.delivered_at",
+            "delivered_at": "COALESCE({t}.delivered_at, v.delivered_at)",
             "attempts": "v.attempts",
             "lease_until": "NULL",
             "updated_at": _param_literal(now),
         },
-        where=f"{{t}}.state = 'sending' AND {{t}}.claimed_by = '{worker}'",
+        where=f"{{t}}.claimed_by = '{worker}' AND ({{t}}.state = 'sending' OR "
+        f"({{t}}.state IN ('delivered', 'failed', 'bounced') AND {{t}}.sent_at IS NULL AND {{t}}.lease_until IS NOT NULL))",
     )
 
 
@@ -616,12 +649,18 @@ def recover_expired(worker: str, now: dt.datetime, limit: int = 1000) -> Stats:
             else:
                 result = answers[mid]
                 delivered = result.outcome is Outcome.DELIVERED
+                if result.outcome in (Outcome.SENT, Outcome.DELIVERED):
+                    state = "delivered" if delivered else "sent"
+                else:  # the provider has it, and refused it (e.g. Aliyun SendStatus 2, Tencent FAIL)
+                    state = "bounced" if result.outcome is Outcome.BOUNCED else "failed"
                 rows.append(
                     _result_row(
                         message,
-                        "delivered" if delivered else "sent",
+                        state,
                         "",
                         provider_ref=result.provider_ref,
+                        error_code=result.error_code,
+                        error_message=result.error_message,
                         sent_at=now,
                         delivered_at=now if delivered else None,
                     )
@@ -644,19 +683,48 @@ def run_once(worker: str, *, now: dt.datetime | None = None, batch: int = 5000) 
     stats.add(recover_expired(worker, now))
     accounts = ChannelAccount.objects.filter(status=ChannelAccount.Status.ACTIVE)
     for account in accounts:
-        channel = get_channel(account.provider)
+        try:
+            channel = get_channel(account.provider)
+            account_config(account)  # credentials that cannot be decrypted stop the account, not the round
+        except (LookupError, ValueError) as exc:
+            disable_account(account.pk, f"配置不可用 / unusable configuration: {exc}")
+            stats.accounts_disabled.append(account.pk)
+            continue
+        started = time.monotonic()
         while True:
             budget = _limiter.available(account.pk, account.rate_per_second, burst=max(1.0, account.rate_per_second))
             limit = max(1, min(batch, max(channel.batch_size, 1) * 4, budget or 1))
             claimed, claim_stats = claim(account, worker, limit, now)
             stats.add(claim_stats)
-            stats.add(send_claimed(account, claimed, worker, now))
+            try:
+                stats.add(send_claimed(account, claimed, worker, now))
+            except Exception:
+                # Whatever was claimed and not yet handed to the provider goes back to the queue.
+                log.exception("dispatch for account %s failed; unsent messages are queued again", account.pk)
+                _release(worker, [c.id for c in claimed])
+                raise
             account.refresh_from_db(fields=["status"])
             if claim_stats.claimed < limit or account.status != ChannelAccount.Status.ACTIVE:
                 break
+            if time.monotonic() - started > ACCOUNT_BUDGET_SECONDS:
+                break  # let the other accounts have their turn; this one continues next round
             now = clock.now()
     broadcasts.finish_done(now)
     return stats
+
+
+def _release(worker: str, ids: list[int]) -> None:
+    """Rows this worker claimed but never handed to a provider: back to the queue, attempt not charged."""
+    if not ids:
+        return
+    cond, params = id_list_condition("id", ids)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE messaging_outboundmessage SET state = 'queued', lease_until = NULL, "
+            "attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END "
+            f"WHERE {cond} AND state = 'sending' AND claimed_by = %s AND sent_at IS NULL",
+            [*params, worker],
+        )
 
 
 def run_forever(stop: threading.Event | None = None, *, idle_seconds: float = 1.0, batch: int = 5000) -> None:

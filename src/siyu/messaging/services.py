@@ -88,6 +88,16 @@ def enqueue(
             check_template(message.subject, field=f"items.{n}.subject", medium=account.medium, max_length=200)
         for key, src in (message.provider_params or {}).items():
             check_template(src, field=f"items.{n}.provider_params.{key}", medium=account.medium)
+        if account.medium == "sms" and purpose == Purpose.MARKETING and message.provider_template:
+            # An approved provider template is sent as approved: the opt-out text must be in it.
+            from siyu.channels.services import compliance_settings  # channels.services imports this module
+
+            suffix = compliance_settings(account.workspace_id).sms_optout_suffix
+            if not message.body.rstrip().endswith(suffix):
+                raise InvalidInput(
+                    f"营销短信模板须以「{suffix}」结尾 / marketing SMS templates must end with the opt-out text",
+                    field=f"items.{n}.body",
+                )
     now = clock.now()
     rows = [
         _row(

@@ -248,9 +248,9 @@ class AliyunSmsChannel:
     def recover(self, account: AccountConfig, messages: Sequence[OutMessage]) -> dict[int, SendResult | None]:
         """Ask ``QuerySendDetails`` per number (today and yesterday, China time).
 
-        A record whose OutId is the message id: it was sent. No record of this template to
-        this number at all: it certainly was not (None). A record of this template without
-        OutId (a batch send) cannot be told apart from an earlier message: left out.
+        A record whose OutId is the message id: it was sent. No record to this number without
+        an OutId: it certainly was not (None). A record without OutId (a batch send) cannot be
+        told apart from this message: left out (the dispatcher marks it unknown).
         """
         found: dict[int, SendResult | None] = {}
         with self._client() as client:
@@ -265,7 +265,6 @@ class AliyunSmsChannel:
             number = numbers.aliyun_number(message.to_address)
         except InvalidInput:
             return None  # a send would have been refused before reaching Aliyun
-        template = message.payload.get("provider_template")
         today = clock.now().astimezone(numbers.CHINA).date()
         ambiguous = False
         for day in (today, today - dt.timedelta(days=1)):
@@ -288,7 +287,9 @@ class AliyunSmsChannel:
                     out_id = str(detail.get("OutId") or "")
                     if out_id == str(message.id):
                         return _detail_result(message, detail)
-                    if not out_id and detail.get("TemplateCode") == template:
+                    if not out_id:
+                        # A batch send carries no OutId: it could be this message under any
+                        # template (the dispatcher's probe may not even know the template).
                         ambiguous = True
                 if page * QUERY_PAGE_SIZE >= int(answer.data.get("TotalCount") or 0) or not details:
                     break
