@@ -13,6 +13,7 @@ from django.test import Client
 from siyu.channels.base import Outcome, OutMessage
 from siyu.channels.models import OptOut
 from siyu.channels.services import account_config, create_account
+from siyu.channels.sms import aliyun as aliyun_module
 from siyu.channels.sms.aliyun import AliyunSmsChannel
 from siyu.channels.sms.tencent import TencentSmsChannel, _fit_session, session_context, session_ids_contain
 from siyu.channels.sms.urls import callback_urls
@@ -166,9 +167,24 @@ def test_aliyun_timeout_is_transient_and_the_retry_sends_once(aliyun, aliyun_con
     aliyun.fail_next(delay=TIMEOUT * 2)
     [first] = channel.send(aliyun_config, [message(1, "13800000001")])
     assert first.outcome == Outcome.TRANSIENT and first.error_code == "timeout"
-    [second] = channel.send(aliyun_config, [message(1, "13800000001")])
+    assert first.retry_after == aliyun_module.RECHECK_AFTER_SECONDS
+    [second] = channel.send(aliyun_config, [retry(message(1, "13800000001"))])
     assert second.outcome == Outcome.SENT
     assert len(aliyun.sent_to("13800000001")) == 1
+
+
+def test_aliyun_retry_after_a_late_acceptance_is_found_by_out_id_not_resent(aliyun, aliyun_config):
+    """The first attempt's answer was lost and Aliyun's records lagged; the retry looks the
+    message up by OutId first and finds it, so nothing is sent twice."""
+    channel = AliyunSmsChannel(timeout=TIMEOUT)
+    channel.send(aliyun_config, [message(5, "13800000005")])  # stands in for the accepted first attempt
+    [again] = channel.send(aliyun_config, [retry(message(5, "13800000005"))])
+    assert again.outcome == Outcome.SENT
+    assert len(aliyun.sent_to("13800000005")) == 1
+
+
+def retry(m: OutMessage) -> OutMessage:
+    return OutMessage(m.id, m.to_address, m.subject, m.body, m.purpose, m.idempotency_key, {**m.payload, "attempt": 2})
 
 
 def test_aliyun_lost_answer_is_confirmed_by_out_id_instead_of_resent(aliyun, aliyun_config):

@@ -355,7 +355,8 @@ def _render_one(
         # The suffix setting changed after the template was approved: the provider would send
         # the approved text without the opt-out method, so this message must not go.
         return None, payload, f"body: 营销短信模板未以「{suffix}」结尾 / the approved template lacks the opt-out text"
-    channel_payload = {"links": rendered.links, "customer_id": message.customer_id}
+    # ``attempt`` > 1 tells a channel this may be a retry of a send whose answer was lost.
+    channel_payload = {"links": rendered.links, "customer_id": message.customer_id, "attempt": message.attempts}
     if template.get("provider_template"):
         channel_payload["provider_template"] = template["provider_template"]
         channel_payload["params"] = rendered.params
@@ -418,10 +419,12 @@ def send_claimed(account: ChannelAccount, claimed: Sequence[Claimed], worker: st
             continue
         try:
             results = channel.send(config, chunk)
-        except Exception as exc:  # a channel bug must not strand the chunk: retry it later
+        except Exception as exc:
+            # A channel bug mid-chunk: some messages may already be with the provider, so none
+            # of the chunk is resent automatically; the operator sees them as "unknown".
             log.exception("channel %s raised on send", account.provider)
             results = [
-                SendResult(m.id, Outcome.TRANSIENT, error_code="exception", error_message=str(exc)) for m in chunk
+                SendResult(m.id, Outcome.UNKNOWN, error_code="exception", error_message=str(exc)[:500]) for m in chunk
             ]
         answered = {r.message_id: r for r in results}
         sent_at = clock.now()

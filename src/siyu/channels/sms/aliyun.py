@@ -186,9 +186,12 @@ class AliyunSmsChannel:
             if not isinstance(template, str) or not template or not isinstance(params, dict):
                 results.append(_failed(message, "siyu.no_template", "缺少短信模板编号 / no provider template"))
                 continue
-            groups.setdefault(template, []).append((message, number))
+            # Retries go alone, with their OutId, so the earlier attempt can be looked up first.
+            key = template if int(message.payload.get("attempt") or 1) <= 1 else f"{template}\x00{message.id}"
+            groups.setdefault(key, []).append((message, number))
         with self._client() as client:
-            for template, group in groups.items():
+            for key, group in groups.items():
+                template = key.split("\x00", 1)[0]
                 for chunk in numbers.unique_chunks(group, BATCH_LIMIT, lambda item: item[1]):
                     if len(chunk) == 1:
                         results.append(self._send_one(client, account, template, *chunk[0]))
@@ -199,6 +202,17 @@ class AliyunSmsChannel:
     def _send_one(
         self, client: httpx.Client, account: AccountConfig, template: str, message: OutMessage, number: str
     ) -> SendResult:
+        if int(message.payload.get("attempt") or 1) > 1:
+            # A retry: the earlier attempt may have reached Aliyun after all.
+            found = self._lookup(client, account, message)
+            if isinstance(found, SendResult):
+                return found
+            if found is _UNKNOWN:
+                return SendResult(
+                    message.id, Outcome.TRANSIENT, error_code="recheck_failed",
+                    error_message="无法核对上次发送结果，稍后再试 / could not check the earlier attempt",
+                    retry_after=RECHECK_AFTER_SECONDS,
+                )  # fmt: skip
         params = {
             "PhoneNumbers": number,
             "SignName": account.settings["sign_name"],
@@ -218,6 +232,16 @@ class AliyunSmsChannel:
                 return found
             if found is _UNKNOWN:  # the query failed too: resending could send twice
                 return _lost(message, answer)
+            # Not found yet. QuerySendDetails can lag behind SendSms, so wait a little; the retry
+            # (attempt > 1) asks again by OutId before it sends.
+            return SendResult(
+                message.id,
+                Outcome.TRANSIENT,
+                error_code="timeout",
+                error_message=("请求超时，稍后按 OutId 核对后再发 / timed out; checked by OutId before retrying: "
+                               + answer.message)[:500],
+                retry_after=RECHECK_AFTER_SECONDS,
+            )  # fmt: skip
         return _result(message, answer)
 
     def _send_batch(
@@ -320,6 +344,8 @@ class AliyunSmsChannel:
 
 
 _UNKNOWN = object()
+# How long QuerySendDetails may take to show a send; a lost answer is rechecked after this.
+RECHECK_AFTER_SECONDS = 120.0
 
 
 def _template_params(message: OutMessage) -> dict[str, str]:
