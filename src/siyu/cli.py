@@ -376,6 +376,24 @@ def wecom_configure(
     click.echo("然后运行 / then run: siyu wecom check --workspace " + workspace.slug)
 
 
+@wecom.command("sync")
+@click.option("--workspace", "workspace_slug", required=True)
+def wecom_sync(workspace_slug: str) -> None:
+    """Reconcile staff, customers, relations, tags and groups with WeCom and report what was fixed."""
+    setup_django()
+    from siyu.core.errors import DomainError
+    from siyu.wecom.sync import reconcile_workspace
+
+    try:
+        report = reconcile_workspace(workspace_slug)
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from exc
+    for line in report.lines():
+        click.echo(line)
+    if report.status != "ok":
+        sys.exit(1)
+
+
 @wecom.command("check")
 @click.option("--workspace", "workspace_slug", required=True)
 def wecom_check(workspace_slug: str) -> None:

@@ -450,3 +450,265 @@ def post_callback(url: str, crypt: MsgCrypt, message: str, *, timeout: float = 5
             return response.status, response.read()
     except HTTPError as exc:
         return exc.code, exc.read()
+
+
+# ==== reconciliation additions (issue #5 sync; additive, owned by the sync helper) ============
+# Customer groups (groupchat/list + groupchat/get, with 81017 past 1,000 visible members),
+# add_corp_tag, and bulk seeding for the 100k-contact benchmark. ``batch/get_by_user`` is routed
+# through the instance so ``BulkFakeWecom`` can answer it from an index (same answers, no
+# O(contacts) scan per call).
+
+GROUPCHAT_LIMIT = 1000  # groupchat/list: limit 1-1000
+OWNER_FILTER_MAX = 100
+GROUPCHAT_VISIBLE_LIMIT = 1000  # more visible members and no owner_filter -> 81017
+
+
+@dataclass
+class GroupMember:
+    userid: str  # a member's userid or a customer's external_userid
+    type: int = 2  # 1 corp member, 2 external contact
+    join_time: int = 1_700_000_000
+    join_scene: int = 1  # 1 invited, 2 link, 3 QR code
+    invitor: str = ""
+    unionid: str = ""
+    state: str = ""
+    group_nickname: str = ""
+    name: str = ""
+
+    def as_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "userid": self.userid,
+            "type": self.type,
+            "join_time": self.join_time,
+            "join_scene": self.join_scene,
+            "group_nickname": self.group_nickname,
+            "name": self.name,
+        }
+        if self.invitor:
+            out["invitor"] = {"userid": self.invitor}
+        if self.unionid:
+            out["unionid"] = self.unionid
+        if self.state:
+            out["state"] = self.state
+        return out
+
+
+@dataclass
+class GroupChat:
+    chat_id: str
+    name: str
+    owner: str
+    members: list[GroupMember] = field(default_factory=list)
+    create_time: int = 1_700_000_000
+    notice: str = ""
+    status: int = 0  # 0 normal, 1 owner left (to inherit), 2 inheriting, 3 inherited
+    admins: list[str] = field(default_factory=list)
+    member_version: str = "1"
+
+
+def _groupchat_list(fake: FakeWecom, query: dict[str, str], body: dict[str, Any]) -> dict[str, Any]:
+    try:
+        limit = int(body.get("limit") or 0)
+    except (TypeError, ValueError):
+        limit = 0
+    if not 1 <= limit <= GROUPCHAT_LIMIT:
+        return error(40058, "field limit invalid")
+    owners = (body.get("owner_filter") or {}).get("userid_list")
+    if owners is not None and len(owners) > OWNER_FILTER_MAX:
+        return error(40058, "field owner_filter.userid_list exceed max length")
+    if owners is None and fake.visible_members() > GROUPCHAT_VISIBLE_LIMIT:
+        return error(81017, "owner_filter required when more than 1000 members are visible")
+    status = int(body.get("status_filter") or 0)
+    chats = [
+        g
+        for g in sorted(fake.group_chats.values(), key=lambda g: g.chat_id)
+        if (owners is None or g.owner in owners) and (status == 0 or g.status == status)
+    ]
+    start = int(body.get("cursor") or 0)
+    answer = ok(group_chat_list=[{"chat_id": g.chat_id, "status": g.status} for g in chats[start : start + limit]])
+    answer["next_cursor"] = str(start + limit) if start + limit < len(chats) else ""
+    return answer
+
+
+def _groupchat_get(fake: FakeWecom, query: dict[str, str], body: dict[str, Any]) -> dict[str, Any]:
+    chat = fake.group_chats.get(str(body.get("chat_id", "")))
+    if chat is None:
+        return error(40050, "chatid not found")
+    members = [m.as_json() for m in chat.members]
+    if not body.get("need_name"):
+        for member in members:
+            member.pop("name", None)
+    return ok(
+        group_chat={
+            "chat_id": chat.chat_id,
+            "name": chat.name,
+            "owner": chat.owner,
+            "create_time": chat.create_time,
+            "notice": chat.notice,
+            "member_list": members,
+            "admin_list": [{"userid": u} for u in chat.admins],
+            "member_version": chat.member_version,
+        }
+    )
+
+
+def _add_corp_tag(fake: FakeWecom, query: dict[str, str], body: dict[str, Any]) -> dict[str, Any]:
+    tags = body.get("tag") or []
+    if not tags or not all(isinstance(t, dict) and str(t.get("name", "")).strip() for t in tags):
+        return error(40058, "field tag invalid")
+    with fake.lock:
+        group_id = body.get("group_id")
+        if group_id:
+            group = next((g for g in fake.tag_groups if g["group_id"] == group_id), None)
+            if group is None:
+                return error(40068, "invalid tag group id")
+        else:
+            name = str(body.get("group_name", "")).strip()
+            if not name:
+                return error(40058, "group_id or group_name required")
+            group = next((g for g in fake.tag_groups if g["group_name"] == name), None)
+            if group is None:
+                group = {
+                    "group_id": f"etGROUPNEW{next(fake._ids):06d}",
+                    "group_name": name,
+                    "create_time": int(fake.now()),
+                    "order": int(body.get("order") or 0),
+                    "deleted": False,
+                    "tag": [],
+                }
+                fake.tag_groups.append(group)
+        names = {t["name"] for t in group["tag"]}
+        created = []
+        for tag in tags:
+            if tag["name"] in names:
+                return error(40071, "tag name already exists")
+            new = {
+                "id": f"etTAGNEW{next(fake._ids):06d}",
+                "name": tag["name"],
+                "create_time": int(fake.now()),
+                "order": int(tag.get("order") or 0),
+                "deleted": False,
+            }
+            group["tag"].append(new)
+            created.append(new)
+            names.add(tag["name"])
+        fake.added_corp_tags.extend(created)
+    return ok(tag_group={**{k: v for k, v in group.items() if k != "tag"}, "tag": created})
+
+
+def _batch_get_by_user_dispatch(fake: FakeWecom, query: dict[str, str], body: dict[str, Any]) -> dict[str, Any]:
+    # Looked up on the instance's class so BulkFakeWecom's indexed version answers for it.
+    return type(fake)._batch_get_by_user(fake, query, body)
+
+
+def _fake_visible_members(fake: FakeWecom) -> int:
+    visible = getattr(fake, "visible_member_count", None)
+    return len(fake.follow_users) if visible is None else int(visible)
+
+
+def _fake_group_chats(fake: FakeWecom) -> dict[str, GroupChat]:
+    chats = fake.__dict__.get("_group_chats")
+    if chats is None:
+        chats = fake.__dict__["_group_chats"] = {}
+    return chats
+
+
+def _fake_added_corp_tags(fake: FakeWecom) -> list[dict[str, Any]]:
+    return fake.__dict__.setdefault("_added_corp_tags", [])
+
+
+def _fake_add_group_chat(fake: FakeWecom, chat: GroupChat) -> GroupChat:
+    with fake.lock:
+        fake.group_chats[chat.chat_id] = chat
+    return chat
+
+
+# Properties and methods on FakeWecom itself, so every fake (not only BulkFakeWecom) has groups.
+FakeWecom.group_chats = property(_fake_group_chats)  # type: ignore[attr-defined]
+FakeWecom.added_corp_tags = property(_fake_added_corp_tags)  # type: ignore[attr-defined]
+FakeWecom.visible_members = _fake_visible_members  # type: ignore[attr-defined]
+FakeWecom.add_group_chat = _fake_add_group_chat  # type: ignore[attr-defined]
+ROUTES[("POST", "externalcontact/batch/get_by_user")] = _batch_get_by_user_dispatch
+ROUTES[("POST", "externalcontact/groupchat/list")] = _groupchat_list
+ROUTES[("POST", "externalcontact/groupchat/get")] = _groupchat_get
+ROUTES[("POST", "externalcontact/add_corp_tag")] = _add_corp_tag
+
+
+class BulkFakeWecom(FakeWecom):
+    """A fake for 100k-contact benchmarks: ``seed_bulk`` fills it in one go and
+    ``batch/get_by_user`` pages out of a per-member index built once (call ``reindex`` after
+    changing contacts by hand)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._by_user: dict[str, list[tuple[Contact, Follow]]] | None = None
+
+    def __enter__(self) -> BulkFakeWecom:
+        # Keep-alive, as WeCom's servers do: a new TCP connection per call would dominate (and
+        # without Nagle, or every answer's body waits for the delayed ACK of its headers).
+        attrs = {"fake": self, "protocol_version": "HTTP/1.1", "disable_nagle_algorithm": True}
+        handler = type("Handler", (_Handler,), attrs)
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        return self
+
+    def seed_bulk(self, contacts: int, staff: int, *, tag_ids: list[str] | None = None, prefix: str = "wmB") -> None:
+        """``contacts`` customers spread round-robin over ``staff`` members (``staff0000``…);
+        every 10th also follows the next member; every 3rd carries one of ``tag_ids``; every
+        5th has a unionid."""
+        users = [f"staff{n:04d}" for n in range(staff)]
+        tag_ids = tag_ids or []
+        with self.lock:
+            for n in range(contacts):
+                follows = [Follow(users[n % staff], createtime=1_700_000_000 + n, state=f"c{n % 7}", add_way=1)]
+                if n % 10 == 0 and staff > 1:
+                    follows.append(Follow(users[(n + 1) % staff], createtime=1_700_000_000 + n, add_way=3))
+                if tag_ids and n % 3 == 0:
+                    follows[0].tag_ids = [tag_ids[n % len(tag_ids)]]
+                ext = f"{prefix}{n:08d}"
+                self.contacts[ext] = Contact(ext, f"客户{n}", follows, unionid=f"uB{n:08d}" if n % 5 == 0 else "")
+            for user in users:
+                if user not in self.follow_users:
+                    self.follow_users.append(user)
+        self.reindex()
+
+    def reindex(self) -> None:
+        index: dict[str, list[tuple[Contact, Follow]]] = {}
+        for contact in sorted(self.contacts.values(), key=lambda c: c.external_userid):
+            for follow in contact.follows:
+                index.setdefault(follow.userid, []).append((contact, follow))
+        self._by_user = index
+
+    def _batch_get_by_user(self, query: dict[str, str], body: dict[str, Any]) -> dict[str, Any]:
+        if self._by_user is None:
+            return FakeWecom._batch_get_by_user(self, query, body)
+        users = body.get("userid_list")
+        if not isinstance(users, list) or not users:
+            return error(40058, "field userid_list invalid")
+        if len(users) > 100:
+            return error(40058, "field userid_list exceed max length")
+        limit = int(body.get("limit") or 50)
+        if not 1 <= limit <= 100:
+            return error(40058, "field limit invalid")
+        start = int(body.get("cursor") or 0)
+        # Walk the members' lists to the cursor without building the whole result.
+        rows: list[dict[str, Any]] = []
+        skipped = 0
+        total = sum(len(self._by_user.get(u, [])) for u in users)
+        for user in users:
+            entries = self._by_user.get(user, [])
+            if skipped + len(entries) <= start:
+                skipped += len(entries)
+                continue
+            for contact, follow in entries[max(0, start - skipped) :]:
+                info = self._follow_json(follow, ids_only=True)
+                rows.append({"external_contact": contact.as_json(), "follow_info": info})
+                if len(rows) == limit:
+                    break
+            skipped = start
+            if len(rows) == limit:
+                break
+        answer = ok(external_contact_list=rows)
+        answer["next_cursor"] = str(start + limit) if start + limit < total else ""
+        return answer

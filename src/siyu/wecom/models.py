@@ -105,3 +105,6 @@ class ApiCallLog(models.Model):
 
     class Meta:
         indexes = [models.Index(fields=["workspace", "-at"], name="api_call_recent")]
+
+
+from siyu.wecom.sync_models import ExternalGroup, ExternalGroupMember, SyncRun  # noqa: E402,F401
