@@ -178,3 +178,24 @@ def test_validation_before_anything_is_sent(brand, sandbox, audience):
         make(brand, email, tag, variants=[VariantIn("A", body="hello")])
     assert err.value.field == "variants.0.subject"
     assert not Broadcast.objects.exists()
+
+
+def test_a_service_broadcast_needs_a_service_template(brand, sandbox, audience):
+    from siyu.content.models import MessageTemplate
+
+    tag, _ = audience
+    with pytest.raises(InvalidInput) as err:
+        make(brand, sandbox, tag, purpose="service", variants=[VariantIn("A", body="大促来啦")])
+    assert err.value.field == "variants.0.template_id"
+    now = NOON
+    promo = MessageTemplate.objects.create(workspace=brand.workspace, name="促销", medium="sms", purpose="marketing",
+                                           body="大促来啦", created_at=now, updated_at=now)  # fmt: skip
+    with pytest.raises(InvalidInput) as err:
+        make(brand, sandbox, tag, purpose="service", variants=[VariantIn("A", template_id=promo.pk)])
+    assert err.value.field == "variants.0.template_id"
+    notice = MessageTemplate.objects.create(workspace=brand.workspace, name="停业通知", medium="sms", purpose="service",
+                                            body="门店 12 月 1 日停业装修", created_at=now, updated_at=now)  # fmt: skip
+    b = make(
+        brand, sandbox, tag, purpose="service", holdout_percent=0, variants=[VariantIn("A", template_id=notice.pk)]
+    )
+    assert b.purpose == "service"

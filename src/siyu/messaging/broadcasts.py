@@ -135,6 +135,13 @@ def _clean_variants(
         if not (1 <= v.weight <= 100):
             raise InvalidInput("权重 1-100 / weight must be 1-100", field=f"{prefix}.weight")
         subject, body, provider_template, params = v.subject, v.body, v.provider_template, v.provider_params or {}
+        if purpose == Purpose.SERVICE and v.template_id is None:
+            # Service messages skip opt-out, caps and quiet hours: a broadcast may claim that
+            # only with templates an operator saved as service notices, never with free text.
+            raise InvalidInput(
+                "服务通知群发须使用「服务通知」类模板 / a service broadcast must use a service template",
+                field=f"{prefix}.template_id",
+            )
         if v.template_id is not None:
             template = MessageTemplate.objects.filter(workspace=workspace, pk=v.template_id, archived=False).first()
             if template is None:
@@ -142,6 +149,11 @@ def _clean_variants(
             if template.medium != account.medium:
                 raise InvalidInput(
                     f"模板是{template.get_medium_display()}模板，与渠道不符 / template is for {template.medium}",
+                    field=f"{prefix}.template_id",
+                )
+            if purpose == Purpose.SERVICE and template.purpose != MessageTemplate.Purpose.SERVICE:
+                raise InvalidInput(
+                    "该模板是营销模板，不能作为服务通知发送 / a marketing template cannot go out as a service notice",
                     field=f"{prefix}.template_id",
                 )
             subject, body = template.subject, template.body
