@@ -26,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._common import ROOT, SECRET, fresh_pg_database, machine, migrate, setup_django  # noqa: E402
+from benchmarks._common import ROOT, SECRET, fresh_pg_database, machine, migrate, setup_django
 
 CORP = "ww0123456789abcdef"
 TOKEN = "benchToken2026"
@@ -50,11 +50,12 @@ def main() -> None:
 
     logging.getLogger("httpx").setLevel(logging.WARNING)
 
+    from tests.fakes.wecom import encrypted_callback, event_xml
+
     from siyu.org.models import OrgUnit, Staff
     from siyu.org.services import create_workspace
     from siyu.wecom.crypto import MsgCrypt
     from siyu.wecom.services import configure_wecom
-    from tests.fakes.wecom import encrypted_callback, event_xml
 
     ws = create_workspace(slug="bench", name="Bench")
     hq = OrgUnit.objects.get(workspace=ws, kind=OrgUnit.Kind.HQ)
@@ -154,7 +155,9 @@ def main() -> None:
     print(f"reference, login page GETs:  {n / get_seconds:8,.0f} req/s     ({get_seconds:.2f} s)"
           f"  → callbacks at {get_seconds / http_seconds:.2f}× the plain page rate")  # fmt: skip
     print(f"reference, decryption alone: {n / crypto_seconds:8,.0f} events/s  ({crypto_seconds:.2f} s, 1 process)")
-    print(f"checked: {customers:,} customers, {relations:,} relations, {receipts:,} receipts; a replay of 200 stored nothing new")
+    print(
+        f"checked: {customers:,} customers, {relations:,} relations, {receipts:,} receipts; a replay of 200 stored nothing new"
+    )
 
 
 if __name__ == "__main__":
