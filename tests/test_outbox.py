@@ -467,3 +467,27 @@ def test_marketing_sms_on_an_approved_template_must_carry_the_opt_out_text(brand
     message = OutboundMessage.objects.get()
     assert (message.state, message.reason) == ("failed", "render_error")
     assert SandboxMessage.objects.count() == 0
+
+
+def test_consents_are_recorded_in_one_batch_and_the_last_change_wins(brand, clock_at):
+    from siyu.channels.services import ConsentChange, set_consents
+    from siyu.customers.models import Consent
+    from siyu.tracking.models import Event
+
+    ws = brand.workspace
+    a, b = make_customer(ws, "甲", "13800000001", consent=False), make_customer(ws, "乙", "13800000002", consent=False)
+    ids = set_consents(
+        ws.pk,
+        [
+            ConsentChange(a.pk, "sms", "marketing", True, "store_form"),
+            ConsentChange(b.pk, "email", "marketing", True, "store_form"),
+            ConsentChange(a.pk, "sms", "marketing", False, "sms_reply"),
+        ],
+    )
+    assert ids[0] == ids[2] != ids[1]
+    consent = Consent.objects.get(customer=a, channel="sms", purpose="marketing")
+    assert (consent.status, consent.source) == ("revoked", "sms_reply")
+    assert Consent.objects.get(customer=b).status == "granted"
+    assert sorted(Event.objects.filter(name__startswith="consent_").values_list("customer_id", "name")) == sorted(
+        [(a.pk, "consent_revoked"), (b.pk, "consent_granted")]
+    )

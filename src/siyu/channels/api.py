@@ -214,23 +214,21 @@ def record_consents(request: HttpRequest, body: BatchIn):
     result = BatchResult(ids=[None] * len(body.items))
     valid = validate_items(ConsentItem, body.items, result)
     live = live_customer_ids(ws.pk, [item.customer_id for _, item in valid])
+    accepted: list[tuple[int, services.ConsentChange]] = []
     for index, item in valid:
         customer_id = live.get(item.customer_id)
         if customer_id is None:
             result.reject(index, "customer_id", "客户不存在 / no customer with this id in the workspace")
             continue
+        change = services.ConsentChange(customer_id, item.channel, item.purpose, item.granted, item.source)
         try:
-            consent = services.set_consent(
-                ws.pk,
-                customer_id,
-                channel=item.channel,
-                purpose=item.purpose,
-                granted=item.granted,
-                source=item.source,
-            )
+            services.check_consent_change(change)
         except InvalidInput as exc:
             result.reject(index, exc.field or "", exc.message)
             continue
+        accepted.append((index, change))
+    # One upsert for the whole batch (not a transaction per item).
+    for (index, _change), pk in zip(accepted, services.set_consents(ws.pk, [c for _, c in accepted]), strict=True):
         result.accepted += 1
-        result.ids[index] = consent.pk
+        result.ids[index] = pk
     return batch_answer(result, with_ids=True)

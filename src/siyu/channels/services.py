@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import secrets as pysecrets
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import connection, transaction
@@ -15,7 +16,7 @@ from siyu.channels.models import ChannelAccount, ComplianceSettings, Medium, Opt
 from siyu.channels.registry import get_channel
 from siyu.core import clock
 from siyu.core.errors import InvalidInput, NotFound
-from siyu.core.sql import id_list_condition, insert_rows
+from siyu.core.sql import adapt, id_list_condition, insert_rows
 from siyu.customers.models import Consent, Identity
 from siyu.customers.rules import normalize_identity
 from siyu.customers.services import mark_changed
@@ -320,34 +321,82 @@ def withdraw_opt_out(workspace_id: int, customer_id: int, *, source: str) -> boo
     return bool(deleted)
 
 
+@dataclass(frozen=True)
+class ConsentChange:
+    customer_id: int
+    channel: str
+    purpose: str
+    granted: bool
+    source: str
+
+
+def check_consent_change(change: ConsentChange) -> None:
+    """Raise InvalidInput naming the bad field; no database."""
+    if change.channel not in Consent.Channel.values:
+        raise InvalidInput(f"unknown channel '{change.channel}'", field="channel")
+    if change.purpose not in Consent.Purpose.values:
+        raise InvalidInput(f"unknown purpose '{change.purpose}'", field="purpose")
+    if not change.source or len(change.source) > 64:
+        raise InvalidInput("source (1-64 characters) is required: where the consent was given", field="source")
+
+
+def set_consents(workspace_id: int, changes: list[ConsentChange]) -> list[int]:
+    """Record grants and withdrawals in one upsert (with source and time), put them on the
+    timeline and mark the customers for segment refresh. Returns the consent ids in order.
+
+    Each change must have passed ``check_consent_change``; for one customer, channel and
+    purpose the last change in the list wins.
+    """
+    if not changes:
+        return []
+    now = clock.now()
+    last = {(c.customer_id, c.channel, c.purpose): c for c in changes}
+    rows = [
+        (workspace_id, c.customer_id, c.channel, c.purpose, "granted" if c.granted else "revoked", c.source, now)
+        for c in last.values()
+    ]
+    at = adapt(now, "datetime")
+    with transaction.atomic(), connection.cursor() as cursor:
+        for start in range(0, len(rows), 500):
+            chunk = rows[start : start + 500]
+            cursor.execute(
+                "INSERT INTO customers_consent (workspace_id, customer_id, channel, purpose, status, source, updated_at) "
+                f"VALUES {', '.join(['(%s, %s, %s, %s, %s, %s, %s)'] * len(chunk))} "
+                "ON CONFLICT (customer_id, channel, purpose) DO UPDATE SET status = excluded.status, "
+                "source = excluded.source, updated_at = excluded.updated_at, workspace_id = excluded.workspace_id",
+                [v if not isinstance(v, dt.datetime) else at for row in chunk for v in row],
+            )
+        ids = {
+            (cid, channel, purpose): pk
+            for pk, cid, channel, purpose in Consent.objects.filter(
+                workspace_id=workspace_id, customer_id__in={c.customer_id for c in changes}
+            ).values_list("id", "customer_id", "channel", "purpose")
+        }
+        record_system_events(
+            workspace_id,
+            [
+                (
+                    c.customer_id,
+                    "consent_granted" if c.granted else "consent_revoked",
+                    {"channel": c.channel, "purpose": c.purpose, "source": c.source},
+                    now,
+                )
+                for c in last.values()
+            ],
+            source="compliance",
+        )
+        mark_changed(workspace_id, {c.customer_id for c in last.values()})
+    return [ids[(c.customer_id, c.channel, c.purpose)] for c in changes]
+
+
 def set_consent(
     workspace_id: int, customer_id: int, *, channel: str, purpose: str, granted: bool, source: str
 ) -> Consent:
-    """Record a grant or a withdrawal, with where it came from and when."""
-    if channel not in Consent.Channel.values:
-        raise InvalidInput(f"unknown channel '{channel}'", field="channel")
-    if purpose not in Consent.Purpose.values:
-        raise InvalidInput(f"unknown purpose '{purpose}'", field="purpose")
-    if not source or len(source) > 64:
-        raise InvalidInput("source (1-64 characters) is required: where the consent was given", field="source")
-    now = clock.now()
-    status = Consent.Status.GRANTED if granted else Consent.Status.REVOKED
-    with transaction.atomic():
-        consent, _ = Consent.objects.update_or_create(
-            customer_id=customer_id,
-            channel=channel,
-            purpose=purpose,
-            defaults={"workspace_id": workspace_id, "status": status, "source": source, "updated_at": now},
-        )
-        _timeline(
-            workspace_id,
-            [customer_id],
-            "consent_granted" if granted else "consent_revoked",
-            {"channel": channel, "purpose": purpose, "source": source},
-            now,
-        )
-        mark_changed(workspace_id, [customer_id])
-    return consent
+    """Record one grant or withdrawal, with where it came from and when."""
+    change = ConsentChange(customer_id, channel, purpose, granted, source)
+    check_consent_change(change)
+    [pk] = set_consents(workspace_id, [change])
+    return Consent.objects.get(pk=pk)
 
 
 def _timeline(workspace_id: int, customer_ids: list[int], name: str, properties: dict[str, Any], now) -> None:
