@@ -140,15 +140,21 @@ def opt_out(request: HttpRequest, body: BatchIn):
     valid = validate_items(OptOutItem, body.items, result)
     live = live_customer_ids(ws.pk, [item.customer_id for _, item in valid if item.customer_id])
     items = dict(valid)
+    by_phone = services.customers_for_addresses(
+        ws.pk, "sms", [i.phone for _, i in valid if i.customer_id is None and i.phone]
+    )
+    by_email = services.customers_for_addresses(
+        ws.pk, "email", [i.email or "" for _, i in valid if i.customer_id is None and not i.phone]
+    )
     targets: dict[int, list[int]] = {}
     for index, item in valid:
         if item.customer_id is not None:
             ids = [live[item.customer_id]] if item.customer_id in live else []
             where = "customer_id"
         elif item.phone:
-            ids, where = services.customer_for_address(ws.pk, "sms", item.phone), "phone"
+            ids, where = by_phone[item.phone], "phone"
         else:
-            ids, where = services.customer_for_address(ws.pk, "email", item.email or ""), "email"
+            ids, where = by_email[item.email or ""], "email"
         if not ids:
             result.reject(index, where, "客户不存在 / no customer with this id or address in the workspace")
             continue

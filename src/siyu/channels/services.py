@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets as pysecrets
+from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -403,19 +404,27 @@ def _timeline(workspace_id: int, customer_ids: list[int], name: str, properties:
     record_system_events(workspace_id, [(c, name, properties, now) for c in customer_ids], source="compliance")
 
 
+ADDRESS_IDENTITY = {"sms": "phone", "email": "email"}
+
+
+def customers_for_addresses(workspace_id: int, medium: str, addresses: list[str]) -> dict[str, list[int]]:
+    """For each phone / email (as given), the customers holding it: one query for them all."""
+    if medium not in ADDRESS_IDENTITY:
+        raise NotFound(f"no address lookup for {medium}")
+    normalized: dict[str, str] = {}
+    for address in addresses:
+        try:
+            normalized[address] = normalize_identity(ADDRESS_IDENTITY[medium], address).value
+        except InvalidInput:
+            continue
+    holders: dict[str, list[int]] = defaultdict(list)
+    for value, customer_id in Identity.objects.filter(
+        workspace_id=workspace_id, type=ADDRESS_IDENTITY[medium], app_id="", value__in=set(normalized.values())
+    ).values_list("value", "customer_id"):
+        holders[value].append(customer_id)
+    return {address: holders.get(normalized.get(address, ""), []) for address in addresses}
+
+
 def customer_for_address(workspace_id: int, medium: str, address: str) -> list[int]:
     """Customers holding this phone / email (normalised as identities are)."""
-    kinds = {"sms": "phone", "email": "email"}
-    if medium not in kinds:
-        raise NotFound(f"no address lookup for {medium}")
-    try:
-        key = normalize_identity(kinds[medium], address)
-    except InvalidInput:
-        return []
-    kind, value = key.type, key.value
-
-    return list(
-        Identity.objects.filter(workspace_id=workspace_id, type=kind, app_id="", value=value).values_list(
-            "customer_id", flat=True
-        )
-    )
+    return customers_for_addresses(workspace_id, medium, [address])[address]
