@@ -10,7 +10,7 @@ from django.conf import settings
 
 from siyu.acquisition import rules
 from siyu.acquisition.models import ChannelCode
-from siyu.content.rendering import RenderContext, render
+from siyu.content.rendering import RenderContext, customer_values_of, render
 from siyu.customers.models import Customer
 from siyu.org.models import Staff
 
@@ -30,19 +30,6 @@ class Welcome:
         return out
 
 
-def _customer_values(customer: Customer | None) -> dict[str, Any]:
-    if customer is None:
-        return {"name": "", "city": "", "province": "", "gender": "", "attributes": {}, "id": 0}
-    return {
-        "name": customer.name,
-        "city": customer.city,
-        "province": customer.province,
-        "gender": customer.gender,
-        "attributes": customer.attributes or {},
-        "id": customer.pk,
-    }
-
-
 def welcome_payload(code: ChannelCode, customer: Customer | None, staff: Staff | None = None) -> Welcome:
     """Render the code's welcome text (sandboxed Jinja: ``customer.name``, ``staff.name``,
     ``store.name``…) and build its attachments, the group QR image last. A customer without a
@@ -51,7 +38,7 @@ def welcome_payload(code: ChannelCode, customer: Customer | None, staff: Staff |
     if code.welcome_text.strip():
         store = code.store
         ctx = RenderContext(
-            customer=_customer_values(customer),
+            customer=customer_values_of(customer),
             staff={"name": staff.name if staff else ""},
             store={"name": store.name if store else "", "city": store.city if store else ""},
             brand={"name": code.workspace.name},

@@ -15,7 +15,7 @@ from django.db.models import Count, Q, QuerySet
 
 from siyu.channels.services import compliance_settings
 from siyu.content.models import Material, MessageTemplate, Script
-from siyu.content.rendering import RenderContext, render
+from siyu.content.rendering import RenderContext, customer_values_of, render
 from siyu.content.services import TemplateInput, validate_template
 from siyu.core.errors import InvalidInput, NotFound
 from siyu.customers.models import Customer
@@ -183,14 +183,7 @@ def render_context(workspace: Workspace, customer: Customer) -> RenderContext:
     """What a template sees of one customer: profile, their store, the staff who owns them, the brand."""
     store = customer.store
     return RenderContext(
-        customer={
-            "id": customer.pk,
-            "name": customer.name,
-            "city": customer.city,
-            "province": customer.province,
-            "gender": customer.gender,
-            "attributes": dict(customer.attributes or {}),
-        },
+        customer=customer_values_of(customer),
         staff={"name": customer.owner_staff.name} if customer.owner_staff_id else None,
         store={"name": store.name, "city": store.city} if store is not None else None,
         brand={"name": workspace.name},

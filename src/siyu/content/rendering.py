@@ -164,6 +164,32 @@ def _b36(n: int) -> str:
     return out or "0"
 
 
+def customer_values(*, id: int, name: str, city: str, province: str, gender: str, attributes: Any) -> dict[str, Any]:
+    """What a template sees as ``customer`` (the fields of ``VARIABLES["customer"]``)."""
+    return {
+        "id": id,
+        "name": name or "",
+        "city": city or "",
+        "province": province or "",
+        "gender": gender or "",
+        "attributes": dict(attributes or {}),
+    }
+
+
+def customer_values_of(customer: Any) -> dict[str, Any]:
+    """``customer_values`` for a Customer instance (None: an anonymous, empty customer)."""
+    if customer is None:
+        return customer_values(id=0, name="", city="", province="", gender="", attributes={})
+    return customer_values(
+        id=customer.pk,
+        name=customer.name,
+        city=customer.city,
+        province=customer.province,
+        gender=customer.gender,
+        attributes=customer.attributes,
+    )
+
+
 @dataclass
 class Rendered:
     subject: str

@@ -41,7 +41,7 @@ from siyu.channels.base import Outcome, OutMessage, SendResult
 from siyu.channels.models import ChannelAccount
 from siyu.channels.registry import get_channel
 from siyu.channels.services import account_config, compliance_settings, disable_account, record_opt_out
-from siyu.content.rendering import RenderContext, render
+from siyu.content.rendering import RenderContext, customer_values, render
 from siyu.core import clock
 from siyu.core.errors import InvalidInput
 from siyu.core.sql import ColumnType, adapt, id_list_condition, update_from_values
@@ -277,16 +277,10 @@ def _load_context(workspace_id: int, claimed: Sequence[Claimed]) -> _Context:
                 params,
             )
             for cid, name, city, province, gender, attrs, store_id, staff_id, s_name, s_city, st_name in cursor:
-                customers[cid] = {
-                    "id": cid,
-                    "name": name,
-                    "city": city,
-                    "province": province,
-                    "gender": gender,
-                    "attributes": _json(attrs),
-                    "_store": store_id,
-                    "_staff": staff_id,
-                }
+                values = customer_values(
+                    id=cid, name=name, city=city, province=province, gender=gender, attributes=_json(attrs)
+                )
+                customers[cid] = {**values, "_store": store_id, "_staff": staff_id}
                 if store_id:
                     stores[store_id] = {"name": s_name or "", "city": s_city or ""}
                 if staff_id:
