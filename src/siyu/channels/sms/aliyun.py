@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import re
 import uuid
 from collections.abc import Sequence
 from typing import Any, ClassVar
@@ -21,9 +20,9 @@ from typing import Any, ClassVar
 import httpx
 
 from siyu.channels.base import AccountConfig, Health, Outcome, OutMessage, SendResult, SettingsError
-from siyu.channels.sms import numbers
+from siyu.channels.sms import numbers, transport
 from siyu.channels.sms.signing import aliyun_signature, percent_encode
-from siyu.channels.sms.transport import Answer, check_endpoint, post
+from siyu.channels.sms.transport import Answer, check_common_settings, post
 from siyu.core import clock
 from siyu.core.errors import InvalidInput
 
@@ -131,19 +130,12 @@ class AliyunSmsChannel:
             value = secrets.get(name)
             if not isinstance(value, str) or not value.strip() or len(value) > 128:
                 raise SettingsError(f"请填写 {name} / {name} is required", field=f"secrets.{name}")
-        sign_name = settings.get("sign_name")
-        if not isinstance(sign_name, str) or not sign_name.strip() or len(sign_name) > 64:
-            raise SettingsError("请填写已审核通过的短信签名 / sign_name is required", field="settings.sign_name")
-        if "endpoint" in settings:
-            check_endpoint(settings["endpoint"])
-        region = settings.get("region", DEFAULT_REGION)
-        if not isinstance(region, str) or not re.fullmatch(r"[a-z0-9-]{2,32}", region):
-            raise SettingsError("地域格式不对，例如 cn-hangzhou / region like cn-hangzhou", field="settings.region")
+        check_common_settings(settings, default_region=DEFAULT_REGION)
 
     # ---- calls ------------------------------------------------------------------------
 
     def _client(self) -> httpx.Client:
-        return httpx.Client(timeout=httpx.Timeout(self.timeout, connect=min(self.timeout, 3.0)))
+        return transport.client(self.timeout)
 
     def _call(self, client: httpx.Client, account: AccountConfig, action: str, params: dict[str, str]) -> Answer:
         """One signed RPC call (POST, form body: long batches do not fit in a URL)."""

@@ -25,9 +25,9 @@ from urllib.parse import urlsplit
 import httpx
 
 from siyu.channels.base import AccountConfig, Health, Outcome, OutMessage, SendResult, SettingsError
-from siyu.channels.sms import numbers
+from siyu.channels.sms import numbers, transport
 from siyu.channels.sms.signing import tc3_authorization
-from siyu.channels.sms.transport import Answer, check_endpoint, post
+from siyu.channels.sms.transport import Answer, check_common_settings, post
 from siyu.core import clock
 from siyu.core.errors import InvalidInput
 
@@ -151,19 +151,12 @@ class TencentSmsChannel:
                 "请填写短信应用 SdkAppId（数字，如 1400006666）/ sdk_app_id like 1400006666",
                 field="settings.sdk_app_id",
             )
-        sign_name = settings.get("sign_name")
-        if not isinstance(sign_name, str) or not sign_name.strip() or len(sign_name) > 64:
-            raise SettingsError("请填写已审核通过的短信签名 / sign_name is required", field="settings.sign_name")
-        if "endpoint" in settings:
-            check_endpoint(settings["endpoint"])
-        region = settings.get("region", DEFAULT_REGION)
-        if not isinstance(region, str) or not re.fullmatch(r"[a-z0-9-]{2,32}", region):
-            raise SettingsError("地域格式不对，例如 ap-guangzhou / region like ap-guangzhou", field="settings.region")
+        check_common_settings(settings, default_region=DEFAULT_REGION)
 
     # ---- calls ------------------------------------------------------------------------
 
     def _client(self) -> httpx.Client:
-        return httpx.Client(timeout=httpx.Timeout(self.timeout, connect=min(self.timeout, 3.0)))
+        return transport.client(self.timeout)
 
     def _call(self, client: httpx.Client, account: AccountConfig, action: str, body: dict[str, Any]) -> Answer:
         settings, secrets = account.settings, account.secrets

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -64,3 +65,22 @@ def check_endpoint(value: Any, *, field_name: str = "settings.endpoint") -> str:
     if parts.query or parts.fragment or parts.path not in ("", "/"):
         raise SettingsError("接口地址只能包含协议和域名 / endpoint must be scheme and host only", field=field_name)
     return value.strip().rstrip("/")
+
+
+def client(timeout: float) -> httpx.Client:
+    """An HTTP client for one batch of provider calls (connect gives up sooner than a read)."""
+    return httpx.Client(timeout=httpx.Timeout(timeout, connect=min(timeout, 3.0)))
+
+
+def check_common_settings(settings: dict[str, Any], *, default_region: str) -> None:
+    """What every SMS account needs: an approved sign name, a well-formed endpoint and region."""
+    sign_name = settings.get("sign_name")
+    if not isinstance(sign_name, str) or not sign_name.strip() or len(sign_name) > 64:
+        raise SettingsError("请填写已审核通过的短信签名 / sign_name is required", field="settings.sign_name")
+    if "endpoint" in settings:
+        check_endpoint(settings["endpoint"])
+    region = settings.get("region", default_region)
+    if not isinstance(region, str) or not re.fullmatch(r"[a-z0-9-]{2,32}", region):
+        raise SettingsError(
+            f"地域格式不对，例如 {default_region} / region like {default_region}", field="settings.region"
+        )
