@@ -113,13 +113,18 @@ def worker(queues: tuple[str, ...], batch: bool, no_dispatch: bool) -> None:
     setup_django()
     from django.core.management import call_command
 
+    from siyu.core import schedule
     from siyu.messaging import dispatch
 
     stop = threading.Event()
-    dispatcher = None
+    threads: list[threading.Thread] = []
+    if not batch:
+        # Periodic jobs (reconciliation, result polling, housekeeping): see siyu.core.schedule.
+        threads.append(threading.Thread(target=schedule.run_forever, args=(stop,), name="scheduler", daemon=True))
     if not no_dispatch and not batch:
-        dispatcher = threading.Thread(target=dispatch.run_forever, args=(stop,), name="dispatcher", daemon=True)
-        dispatcher.start()
+        threads.append(threading.Thread(target=dispatch.run_forever, args=(stop,), name="dispatcher", daemon=True))
+    for thread in threads:
+        thread.start()
     args = ["--queue-name", ",".join(queues)]
     if batch:
         args.append("--batch")
@@ -127,8 +132,8 @@ def worker(queues: tuple[str, ...], batch: bool, no_dispatch: bool) -> None:
         call_command("db_worker", *args)
     finally:
         stop.set()
-        if dispatcher is not None:
-            dispatcher.join(timeout=30)
+        for thread in threads:
+            thread.join(timeout=30)
     if batch and not no_dispatch:
         _dispatch_until_idle()
 
@@ -161,6 +166,50 @@ def dispatch(once: bool, batch_size: int) -> None:
         _dispatch_until_idle(batch_size)
         return
     outbox.run_forever(batch=batch_size)
+
+
+@main.group()
+def jobs() -> None:
+    """Periodic jobs (the worker runs them; these commands inspect or run them by hand)."""
+
+
+@jobs.command("list")
+def jobs_list() -> None:
+    """Every periodic job, how often it runs and how it last went."""
+    setup_django()
+    from siyu.core import schedule
+    from siyu.core.models import PeriodicRun
+
+    runs = {r.key: r for r in PeriodicRun.objects.all()}
+    for name, job_ in sorted(schedule.jobs().items()):
+        run = runs.get(name)
+        last = (
+            "never"
+            if run is None or run.last_finished_at is None
+            else run.last_finished_at.isoformat(timespec="seconds")
+        )
+        state = "" if run is None or run.last_ok is None else ("ok" if run.last_ok else f"FAILED: {run.last_error}")
+        click.echo(f"{name:40} every {int(job_.every):>6} s   last {last} {state}")
+
+
+@jobs.command("run")
+@click.argument("names", nargs=-1)
+def jobs_run(names: tuple[str, ...]) -> None:
+    """Run the named jobs now (default: every job that is due)."""
+    setup_django()
+    from siyu.core import schedule
+
+    registered = schedule.jobs()
+    unknown = [n for n in names if n not in registered]
+    if unknown:
+        raise click.ClickException(f"unknown job(s): {', '.join(unknown)}; see siyu jobs list")
+    if names:
+        for name in names:
+            ok, result = schedule.run_job(registered[name])
+            click.echo(f"{name}: {'ok' if ok else 'failed'} {result if ok else ''}")
+        return
+    for name, result in schedule.run_due().items():
+        click.echo(f"{name}: {result}")
 
 
 @main.command()

@@ -122,6 +122,7 @@ INSTALLED_APPS = [
     "siyu.messaging",
     "siyu.wecom",
     "siyu.acquisition",
+    "siyu.workbench",
     "siyu.console",
     "siyu.demo",
 ]

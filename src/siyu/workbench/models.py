@@ -1,0 +1,67 @@
+"""A staff member's to-do list (员工任务): what a WeCom sidebar or the mobile task page shows.
+
+Tasks are created by the features that need a person to act: a WeCom mass-send waiting for the
+staff member to confirm it in the WeCom app (``group_message``), a Moments post to publish
+(``moment``), a customer to follow up (``follow_up``). Each task names its source
+(``source_type`` + ``source_id``), so creating it twice is harmless and the source can close
+it when WeCom reports the staff member acted.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from siyu.customers.models import Customer
+from siyu.org.models import Staff, Workspace
+
+
+class StaffTask(models.Model):
+    class Kind(models.TextChoices):
+        GROUP_MESSAGE = "group_message", "群发确认"
+        MOMENT = "moment", "发朋友圈"
+        FOLLOW_UP = "follow_up", "跟进客户"
+        OTHER = "other", "其他"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "待完成"
+        DONE = "done", "已完成"
+        EXPIRED = "expired", "已过期"
+        CANCELLED = "cancelled", "已取消"
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+", db_index=False)
+    staff = models.ForeignKey(Staff, on_delete=models.CASCADE, related_name="tasks")
+    kind = models.CharField(max_length=24, choices=Kind.choices)
+    title = models.CharField(max_length=200)
+    # What to say / post: the script text, and the materials (content.Material ids) to use.
+    script = models.TextField(blank=True, default="")
+    materials = models.JSONField(default=list, blank=True)
+    customer = models.ForeignKey(Customer, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
+    # How many customers the task reaches (a mass send), for the list.
+    audience = models.IntegerField(default=0)
+    # The workspace-local day the task is for; it stays on the list until done or expired.
+    due_on = models.DateField()
+    source_type = models.CharField(max_length=32)  # e.g. "wecom_group_msg", "moment", "broadcast"
+    source_id = models.CharField(max_length=100)  # e.g. the WeCom msgid
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.PENDING)
+    done_at = models.DateTimeField(null=True, blank=True)
+    done_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # "staff" (marked in siyu) or "wecom" (WeCom reported the send / post).
+    done_via = models.CharField(max_length=12, blank=True, default="")
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["staff", "source_type", "source_id"], name="staff_task_source"),
+        ]
+        indexes = [
+            models.Index(fields=["staff", "due_on"], condition=Q(status="pending"), name="staff_task_pending"),
+            models.Index(fields=["workspace", "source_type", "source_id"], name="staff_task_by_source"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
