@@ -65,3 +65,52 @@ class StaffTask(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+
+class Moment(models.Model):
+    """A Moments post (朋友圈) the company asks its staff to publish (``add_moment_task``).
+
+    WeCom creates the post asynchronously: ``jobid`` first, then ``moment_id`` once the job is
+    done. Each sender then publishes it from their own WeCom app; ``get_moment_task`` says who
+    has, and each sender gets a ``StaffTask`` (source ``moment`` + this row's pk) that closes
+    when they do.
+    """
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", "草稿"
+        CREATING = "creating", "创建中"
+        CREATED = "created", "已下发"
+        FAILED = "failed", "失败"
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+", db_index=False)
+    text = models.TextField(blank=True, default="")
+    # content.Material ids: up to 9 images, or 1 video, or 1 link.
+    attachments = models.JSONField(default=list, blank=True)
+    # What the operator chose (siyu ids) ...
+    staff_ids = models.JSONField(default=list, blank=True)
+    org_unit_ids = models.JSONField(default=list, blank=True)
+    tag_ids = models.JSONField(default=list, blank=True)
+    # ... and what was sent to WeCom (userids, corp tag ids).
+    sender_userids = models.JSONField(default=list, blank=True)
+    wecom_tag_ids = models.JSONField(default=list, blank=True)
+    jobid = models.CharField(max_length=128, blank=True, default="")
+    moment_id = models.CharField(max_length=128, blank=True, default="")
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.DRAFT)
+    error = models.CharField(max_length=500, blank=True, default="")
+    invalid_sender_list = models.JSONField(default=list, blank=True)
+    invalid_external_contact_list = models.JSONField(default=list, blank=True)
+    # {"senders": n, "published": n, "reached": n}: refreshed by each poll.
+    counts = models.JSONField(default=dict, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+    polled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["workspace", "-id"], name="moment_recent"),
+            models.Index(fields=["status", "created_at"], name="moment_to_poll"),
+        ]
+
+    def __str__(self) -> str:
+        return self.text[:30] or f"moment {self.pk}"
