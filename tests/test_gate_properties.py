@@ -32,8 +32,8 @@ UTC = dt.UTC
 # Shanghai has no DST; New York's local day is 4-5 hours behind UTC (and has DST); Kolkata
 # is off by half an hour; Chatham by 45 minutes.
 ZONES = ["Asia/Shanghai", "America/New_York", "Asia/Kolkata", "Pacific/Chatham", "UTC"]
-MEDIA = ["sms", "email", "app"]
-IDENTITY_TYPES = ["phone", "email", "app_user_id"]
+MEDIA = ["sms", "email", "app", "wecom"]
+IDENTITY_TYPES = ["phone", "email", "app_user_id", "wecom_external_userid"]
 STATES = ["sending", "sent", "delivered", "unknown", "failed", "bounced", "suppressed", "queued", "held"]
 
 # ---- strategies ------------------------------------------------------------------------------
@@ -73,7 +73,7 @@ def policies(draw, times=minute_times):
     start, end = draw(windows(times))
     caps = draw(
         st.dictionaries(
-            st.sampled_from([*MEDIA, "wecom"]),
+            st.sampled_from(MEDIA),
             st.one_of(
                 st.fixed_dictionaries({"day": st.integers(0, 2), "week": st.integers(0, 3)}),
                 st.dictionaries(st.sampled_from(["day", "week"]), st.integers(0, 3), max_size=2),
@@ -88,6 +88,8 @@ def policies(draw, times=minute_times):
         channel_caps=caps,
         window_start=start,
         window_end=end,
+        # "day" (1 a day) is the WeCom cap random data reaches; the others test the period bounds.
+        wecom_cap_mode=draw(st.sampled_from(["day", "day", "week", "month"])),
     )
 
 
@@ -121,16 +123,16 @@ reachable_st = st.just(
 )
 customers_st = st.lists(st.one_of(reachable_st, customer_st), min_size=1, max_size=4)
 # How long before ``now`` a prior message passed the gate: hours ago, or exactly at / just
-# before the start of the local day or of the 7-day week.
+# before the start of the local day, of the 7-day week or of the calendar month (WeCom's cap).
 gated_st = st.one_of(
     st.none(),
-    st.floats(0, 10 * 24, allow_nan=False),
-    st.sampled_from(["day_start", "before_day", "week_start", "before_week"]),
+    st.floats(0, 40 * 24, allow_nan=False),
+    st.sampled_from(["day_start", "before_day", "week_start", "before_week", "month_start", "before_month"]),
 )
 prior_st = st.fixed_dictionaries(
     {
         "customer": st.integers(0, 3),
-        "medium": st.sampled_from([*MEDIA, "wecom"]),
+        "medium": st.sampled_from(MEDIA),
         "purpose": st.sampled_from(["marketing", "marketing", "marketing", "service"]),
         "state": st.sampled_from([*STATES, "delivered", "sent"]),
         "gated": gated_st,
@@ -164,16 +166,18 @@ def _gated_at(spec, now, time_zone):
     if spec is None or isinstance(spec, float):
         return None if spec is None else now - dt.timedelta(hours=spec)
     today = now.astimezone(ZoneInfo(time_zone)).date()
-    start = local_moment(time_zone, today - dt.timedelta(days=0 if "day" in spec else 6), dt.time(0))
+    if "month" in spec:
+        first = today.replace(day=1)
+    else:
+        first = today - dt.timedelta(days=0 if "day" in spec else 6)
+    start = local_moment(time_zone, first, dt.time(0))
     return start - dt.timedelta(microseconds=1) if spec.startswith("before") else start
 
 
 def build(ws, world, now):
     """Insert the world; return what the reference sees and the candidates' ids."""
     policy = world["policy"]
-    accounts = {
-        m: create_account(ws, name=m, provider="sandbox", medium=m, rate_per_second=10_000) for m in [*MEDIA, "wecom"]
-    }
+    accounts = {m: create_account(ws, name=m, provider="sandbox", medium=m, rate_per_second=10_000) for m in MEDIA}
     customers = Customer.objects.bulk_create(
         [
             Customer(workspace=ws, name=f"客户{n}", created_at=now, updated_at=now)
@@ -393,3 +397,23 @@ def test_held_message_waits_for_the_window_start_to_the_second(brand):
     opens = dt.datetime(2026, 11, 24, 8, 0, 30, tzinfo=sh)
     assert gate.next_window_start(policy, dt.datetime(2026, 11, 23, 22, 0, tzinfo=sh)) == opens
     assert gate.next_window_start(policy, dt.datetime(2026, 11, 24, 8, 0, 10, tzinfo=sh)) == opens
+
+
+def test_wecom_cap_counts_the_calendar_month_and_the_batch(brand):
+    # November has 30 days: 29 WeCom messages this month (one on the 1st at local midnight) leave
+    # room for one; one from October does not count. The second in the batch is over the cap.
+    policy = gate.GatePolicy(time_zone="Asia/Shanghai", daily_cap=0, weekly_cap=0)
+    prior = [{"medium": "wecom", "state": "sent", "gated": "month_start"}]
+    prior += [{"medium": "wecom", "state": "delivered", "gated": float(h)} for h in range(1, 29)]
+    prior += [{"medium": "wecom", "state": "delivered", "gated": "before_month"}]
+    prior += [{"medium": "wecom", "state": "failed", "gated": 1.5}]  # WeCom refused it: not counted
+    assert gate_reasons(brand, policy, prior, ["wecom", "wecom", "sms"]) == ["", "wecom_cap", ""]
+
+
+def test_wecom_cap_day_and_week_modes(brand):
+    prior = [{"medium": "wecom", "state": "sent", "gated": 30.0}]  # yesterday
+    day = gate.GatePolicy(time_zone="Asia/Shanghai", daily_cap=0, weekly_cap=0, wecom_cap_mode="day")
+    assert gate_reasons(brand, day, prior, ["wecom", "wecom"]) == ["", "wecom_cap"]
+    week = gate.GatePolicy(time_zone="Asia/Shanghai", daily_cap=0, weekly_cap=0, wecom_cap_mode="week")
+    six = prior * 6
+    assert gate_reasons(brand, week, six, ["wecom", "wecom"]) == ["", "wecom_cap"]

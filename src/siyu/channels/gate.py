@@ -9,10 +9,16 @@ For each candidate message the gate answers with a reason ('' = may go now):
 4. ``no_consent`` — marketing needs an explicit grant for the medium;
 5. ``quiet_hours`` — marketing outside the workspace's window (held or skipped per send);
 6. ``cap_day`` / ``cap_week`` — marketing over the per-customer cap across all channels;
-   ``channel_cap_day`` / ``channel_cap_week`` — over the cap for this medium.
+   ``channel_cap_day`` / ``channel_cap_week`` — over the cap for this medium;
+   ``wecom_cap`` — a WeCom mass message over WeCom's own per-customer cap (the days of the
+   local calendar month by default, or 7 per 7 days, or 1 a day: ``wecom_cap_mode``). WeCom
+   enforces it too (send result status 3), but only after a staff member confirmed the task.
 
 Service messages (the transactional override) pass 2, 5 and 6. ``system`` messages (domain
 events to a brand's own webhook) reach no person and pass everything.
+
+``not_friend`` is not decided here: a WeCom message without a staff member whose friend the
+customer is gets suppressed when the broadcast writes its rows (``messaging.wecom_mass``).
 
 Caps count marketing messages that passed the gate (``gated_at``) and were not found
 undeliverable, plus the ones ahead of it in the same batch that go (window functions), so a
@@ -22,6 +28,7 @@ week is the last seven of them.
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -48,6 +55,8 @@ REASONS = {
     "provider_blocked": "运营商拦截/黑名单",
     "retries_exhausted": "多次重试失败",
     "cancelled": "群发已取消",
+    "wecom_cap": "超出企业微信群发上限",
+    "not_friend": "非员工好友",
 }
 # The identity that addresses a customer on each medium.
 ADDRESS_TYPES = {
@@ -70,6 +79,7 @@ class GatePolicy:
     window_start: dt.time = dt.time(8, 0)
     window_end: dt.time = dt.time(21, 0)
     sms_suffix: str = "拒收请回复R"
+    wecom_cap_mode: str = "month"
 
     @classmethod
     def of(cls, settings: ComplianceSettings, time_zone: str) -> GatePolicy:
@@ -81,6 +91,7 @@ class GatePolicy:
             window_start=_as_time(settings.window_start),
             window_end=_as_time(settings.window_end),
             sms_suffix=settings.sms_optout_suffix,
+            wecom_cap_mode=settings.wecom_cap_mode or "month",
         )
 
 
@@ -127,6 +138,20 @@ def cap_bounds(policy: GatePolicy, now: dt.datetime) -> tuple[dt.datetime, dt.da
     return day_start, week_start
 
 
+def wecom_cap(policy: GatePolicy, now: dt.datetime) -> tuple[dt.datetime, int]:
+    """Start of the WeCom cap's period and the cap: the local calendar month and its number
+    of days, the 7-day week and 7, or today and 1."""
+    day_start, week_start = cap_bounds(policy, now)
+    if policy.wecom_cap_mode == "day":
+        return day_start, 1
+    if policy.wecom_cap_mode == "week":
+        return week_start, 7
+    tz = ZoneInfo(policy.time_zone)
+    today = now.astimezone(tz).date()
+    month_start = dt.datetime.combine(today.replace(day=1), dt.time(0), tzinfo=tz)
+    return month_start, calendar.monthrange(today.year, today.month)[1]
+
+
 # ---- the SQL -------------------------------------------------------------------------------
 
 
@@ -162,6 +187,7 @@ def gate_sql(
     """
     quiet = not in_window(policy, now)
     day_start, week_start = cap_bounds(policy, now)
+    wecom_start, wecom_limit = wecom_cap(policy, now)
     pg = connection.vendor == "postgresql"
     params: list[Any] = list(candidates_params)
     address_cases = " ".join(f"WHEN '{medium}' THEN '{kind}'" for medium, kind in ADDRESS_TYPES.items())
@@ -211,13 +237,26 @@ def gate_sql(
     # nothing to the running row numbers wherever NULL sorts.
     sql.append(
         "mine AS (SELECT d.id, d.customer_id, d.medium FROM decided d WHERE d.reason = '' AND d.purpose = 'marketing'), "
-        "tally AS (SELECT m.id, m.customer_id, m.medium, 0 AS p_day, 0 AS p_week, 1 AS is_mine FROM mine m "
-        "UNION ALL SELECT NULL, g.customer_id, g.medium, CASE WHEN g.gated_at >= %s THEN 1 ELSE 0 END, 1, 0 "
+        "tally AS (SELECT m.id, m.customer_id, m.medium, 0 AS p_day, 0 AS p_week, 0 AS p_wecom, 1 AS is_mine "
+        "FROM mine m UNION ALL SELECT NULL, g.customer_id, g.medium, CASE WHEN g.gated_at >= %s THEN 1 ELSE 0 END, "
+        "CASE WHEN g.gated_at >= %s THEN 1 ELSE 0 END, "
+        "CASE WHEN g.medium = 'wecom' AND g.gated_at >= %s THEN 1 ELSE 0 END, 0 "
         "FROM messaging_outboundmessage g WHERE g.customer_id IN (SELECT m.customer_id FROM mine m) "
         f"AND g.purpose = 'marketing' AND g.gated_at IS NOT NULL AND g.gated_at >= %s AND g.state IN ({counted}) "
+        "AND (g.gated_at >= %s OR g.medium = 'wecom') "
         f"AND NOT ({exclude_sql})), "
     )
-    params.extend([adapt(day_start, "datetime"), adapt(week_start, "datetime"), *exclude_params])
+    earliest = min(week_start, wecom_start)
+    params.extend(
+        [
+            adapt(day_start, "datetime"),
+            adapt(week_start, "datetime"),
+            adapt(wecom_start, "datetime"),
+            adapt(earliest, "datetime"),
+            adapt(week_start, "datetime"),
+            *exclude_params,
+        ]
+    )
     channel_day = _cap_expr(policy, "day")
     channel_week = _cap_expr(policy, "week")
     # Only the messages ahead that actually go count against a cap: one stopped by its
@@ -226,9 +265,11 @@ def gate_sql(
     # cross-channel cap is reached, every message ahead on the same medium went unless its
     # channel cap stopped it, so ``rn_medium`` decides the channel caps; ``fits_before``
     # counts the messages ahead that fit their channel, of which the first ``room`` go.
+    # WeCom's cap (``w_cap``, only on WeCom rows) is one more channel cap, counted the same way.
     fits = (
         "(CASE WHEN (f.ch_day > 0 AND f.m_day + f.rn_medium > f.ch_day) "
-        "OR (f.ch_week > 0 AND f.m_week + f.rn_medium > f.ch_week) THEN 0 ELSE 1 END)"
+        "OR (f.ch_week > 0 AND f.m_week + f.rn_medium > f.ch_week) "
+        "OR (f.w_cap > 0 AND f.w_used + f.rn_medium > f.w_cap) THEN 0 ELSE 1 END)"
     )
     sql.append(
         "sums AS (SELECT r.id, r.customer_id, r.is_mine, "
@@ -237,8 +278,10 @@ def gate_sql(
         "SUM(r.p_week) OVER (PARTITION BY r.customer_id) AS t_week, "
         "SUM(r.p_day) OVER (PARTITION BY r.customer_id, r.medium) AS m_day, "
         "SUM(r.p_week) OVER (PARTITION BY r.customer_id, r.medium) AS m_week, "
+        "SUM(r.p_wecom) OVER (PARTITION BY r.customer_id, r.medium) AS w_used, "
+        f"(CASE WHEN r.medium = 'wecom' THEN {int(wecom_limit)} ELSE 0 END) AS w_cap, "
         f"{channel_day} AS ch_day, {channel_week} AS ch_week FROM tally r), "
-        "fitted AS (SELECT id, customer_id, rn_medium, t_day, t_week, m_day, m_week, ch_day, ch_week "
+        "fitted AS (SELECT id, customer_id, rn_medium, t_day, t_week, m_day, m_week, ch_day, ch_week, w_used, w_cap "
         "FROM sums WHERE is_mine = 1), "
         f"counted AS (SELECT f.*, SUM({fits}) OVER (PARTITION BY f.customer_id ORDER BY f.id "
         f"ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) - {fits} AS fits_before FROM fitted f), "
@@ -255,6 +298,7 @@ def gate_sql(
         f"WHEN %s > 0 AND c.t_week + {went} >= %s THEN 'cap_week' "
         "WHEN c.ch_day > 0 AND c.m_day + c.rn_medium > c.ch_day THEN 'channel_cap_day' "
         "WHEN c.ch_week > 0 AND c.m_week + c.rn_medium > c.ch_week THEN 'channel_cap_week' "
+        "WHEN c.w_cap > 0 AND c.w_used + c.rn_medium > c.w_cap THEN 'wecom_cap' "
         "ELSE '' END AS reason FROM counted c) "
     )
     params += [policy.daily_cap, policy.daily_cap, policy.weekly_cap, policy.weekly_cap]

@@ -19,6 +19,12 @@ class Medium(models.TextChoices):
     OFFICIAL_ACCOUNT = "official_account", "公众号"
 
 
+class WecomCapMode(models.TextChoices):
+    MONTH = "month", "每月（当月天数）"
+    WEEK = "week", "每 7 天 7 条"
+    DAY = "day", "每天 1 条"
+
+
 class ChannelAccount(models.Model):
     """A provider account a workspace sends through, e.g. its Aliyun SMS signature.
 
@@ -70,6 +76,10 @@ class ComplianceSettings(models.Model):
     window_end = models.TimeField(default="21:00")
     sms_optout_suffix = models.CharField(max_length=32, default="拒收请回复R")
     optout_keywords = models.JSONField(default=list, blank=True)
+    # WeCom's own per-customer cap on mass messages (群发), kept by the gate too so a send
+    # WeCom would refuse (status 3) never becomes a staff task: "month" = as many as the days
+    # in the local calendar month (WeCom's default), "week" = 7 per 7 days, "day" = 1 a day.
+    wecom_cap_mode = models.CharField(max_length=8, choices=WecomCapMode.choices, default="month")
     updated_at = models.DateTimeField()
 
 

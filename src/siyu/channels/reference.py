@@ -8,6 +8,7 @@ message counts against a cap only once it actually passed. Not for production us
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
 from collections import Counter
 from collections.abc import Iterable
@@ -121,6 +122,8 @@ def decide(
     tz = ZoneInfo(policy.time_zone)
     today = now.astimezone(tz).date()
     week = {today - dt.timedelta(days=n) for n in range(7)}
+    in_wecom_period, wecom_limit = _wecom_period(policy.wecom_cap_mode, today, week)
+    wecom_count: Counter[int | None] = Counter()
     day_count: Counter[tuple[int | None, str | None]] = Counter()  # (customer, medium or None for all)
     week_count: Counter[tuple[int | None, str | None]] = Counter()
     for m in prior:
@@ -130,6 +133,8 @@ def decide(
         for key in ((m.customer_id, None), (m.customer_id, m.medium)):
             week_count[key] += local_day in week
             day_count[key] += local_day == today
+        if m.medium == "wecom":
+            wecom_count[m.customer_id] += in_wecom_period(local_day)
     open_now = in_window(policy, now)
     decisions = []
     for c in sorted(candidates, key=lambda c: c.id):
@@ -137,12 +142,26 @@ def decide(
         reason = _rule_reason(c, address, audience, open_now)
         if not reason and c.purpose == "marketing":
             reason = _cap_reason(policy, c, day_count, week_count)
+            if not reason and c.medium == "wecom" and wecom_count[c.customer_id] >= wecom_limit:
+                reason = "wecom_cap"
             if not reason:  # it goes, so it counts for the messages after it
                 for key in ((c.customer_id, None), (c.customer_id, c.medium)):
                     day_count[key] += 1
                     week_count[key] += 1
+                if c.medium == "wecom":
+                    wecom_count[c.customer_id] += 1
         decisions.append((c.id, address, reason))
     return decisions
+
+
+def _wecom_period(mode: str, today: dt.date, week: set[dt.date]):
+    """(is this local day in WeCom's cap period, the cap): the calendar month and its day
+    count, the 7-day week and 7, or today and 1."""
+    if mode == "day":
+        return (lambda d: d == today), 1
+    if mode == "week":
+        return (lambda d: d in week), 7
+    return (lambda d: (d.year, d.month) == (today.year, today.month)), calendar.monthrange(today.year, today.month)[1]
 
 
 def _cap_reason(policy: GatePolicy, c: Candidate, day: Counter, week: Counter) -> str:
