@@ -176,39 +176,15 @@ def test_attachments_are_checked_in_wecom_shape():
 AES_KEY = "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C"
 
 
-def _update_contact_way(fake, query, body):
-    from tests.fakes.wecom import error, ok
-
-    way = fake.contact_ways.get(str(body.get("config_id", "")))
-    if way is None:
-        return error(41044, "invalid config_id")
-    if len(str(body.get("state", ""))) > 30:
-        return error(40058, "field state exceed max length")
-    invisible = set(body.get("user") or []) & fake.invisible_users
-    if invisible:
-        return error(60011, "no privilege to access/modify contact/party/agent")
-    way.update({k: v for k, v in body.items() if k != "config_id"})  # lists are overwritten
-    return ok()
-
-
-def _del_contact_way(fake, query, body):
-    from tests.fakes.wecom import error, ok
-
-    if fake.contact_ways.pop(str(body.get("config_id", "")), None) is None:
-        return error(41044, "invalid config_id")
-    return ok()
-
-
 @pytest.fixture
-def wecom(brand, monkeypatch):
-    """The fake WeCom server, configured as the brand's app. The fake has add_contact_way; its
-    update/del siblings are added here (test-local routes with the same checks and errcodes)."""
+def wecom(brand):
+    """The fake WeCom server, configured as the brand's app, with the whole 「联系我」 API
+    (``tests.fakes.wecom_contact_way``: update/del/get/list with WeCom's checks and errcodes)."""
+    import tests.fakes.wecom_contact_way  # noqa: F401  (registers the routes)
     from siyu.wecom.client import reset_shared_state
     from siyu.wecom.services import configure_wecom
     from tests.fakes import wecom as fake_module
 
-    monkeypatch.setitem(fake_module.ROUTES, ("POST", "externalcontact/update_contact_way"), _update_contact_way)
-    monkeypatch.setitem(fake_module.ROUTES, ("POST", "externalcontact/del_contact_way"), _del_contact_way)
     reset_shared_state()
     with fake_module.FakeWecom() as fake:
         configure_wecom(
@@ -399,6 +375,12 @@ def test_editing_staff_updates_the_contact_way(brand, wecom):
         "skip_verify": False,
         "user": ["lina", "wangxm"],
     }
+    # WeCom now holds the new list (replaced, not merged) and still the code's state.
+    from siyu.wecom.services import client_for
+
+    with client_for(brand.workspace) as client:
+        way = client.post("externalcontact/get_contact_way", {"config_id": code.config_id})["contact_way"]
+    assert (way["user"], way["state"], way["remark"]) == (["lina", "wangxm"], code.state, "改名")
 
 
 def test_oa_code_makes_a_permanent_string_scene_qr(brand):
