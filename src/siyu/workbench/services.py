@@ -82,3 +82,18 @@ def close_tasks(
         tasks = tasks.filter(staff_id__in=list(staff_ids))
     done = status == StaffTask.Status.DONE
     return tasks.update(status=status, done_at=now if done else None, done_via=via if done else "", updated_at=now)
+
+
+def complete_task(workspace_id: int, task_id: int, *, user=None, via: str = "staff") -> bool:
+    """Mark one pending task done (the staff member says they did it). One conditional UPDATE:
+    a task WeCom closed in the meantime keeps WeCom's record. Returns whether this call closed it."""
+    now = clock.now()
+    return bool(
+        StaffTask.objects.filter(workspace_id=workspace_id, pk=task_id, status=StaffTask.Status.PENDING).update(
+            status=StaffTask.Status.DONE,
+            done_at=now,
+            done_by=user if getattr(user, "pk", None) else None,
+            done_via=via,
+            updated_at=now,
+        )
+    )

@@ -1,0 +1,187 @@
+"""The mobile staff task page (/m/tasks/): a clerk sees and completes only their own tasks, a
+store manager those of their store, the report counts completion per store and staff, and
+WeCom's sidebar OAuth signs the clerk in (against the local fake WeCom)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.test import Client
+
+from siyu.content.models import Material
+from siyu.customers.models import Customer
+from siyu.org.models import Membership, Role
+from siyu.wecom.client import reset_shared_state
+from siyu.wecom.services import configure_wecom
+from siyu.workbench.models import StaffTask
+from tests.conftest import PASSWORD
+from tests.fakes.wecom import FakeWecom
+from tests.fakes.wecom_moments import issue_oauth_code
+
+NOW = dt.datetime(2026, 11, 23, 2, 0, tzinfo=dt.UTC)  # 10:00 in Shanghai
+TODAY = dt.date(2026, 11, 23)
+
+
+@pytest.fixture(autouse=True)
+def pinned(monkeypatch):
+    monkeypatch.setattr("siyu.core.clock.now", lambda: NOW)
+    reset_shared_state()
+    yield
+    reset_shared_state()
+
+
+def task(brand, staff, kind="follow_up", title="跟进", due=TODAY, status="pending", **fields) -> StaffTask:
+    return StaffTask.objects.create(
+        workspace=brand.workspace, staff=staff, kind=kind, title=title, due_on=due, status=status,
+        source_type=fields.pop("source_type", "test"), source_id=fields.pop("source_id", title),
+        created_at=NOW, updated_at=NOW, **fields,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def tasks(brand):
+    link = Material.objects.create(workspace=brand.workspace, kind="link", title="新品页", url="https://example.com/p",
+                                   created_at=NOW, updated_at=NOW)  # fmt: skip
+    customer = Customer.objects.create(workspace=brand.workspace, name="张三", created_at=NOW, updated_at=NOW)
+    return {
+        "group": task(
+            brand,
+            brand.clerk_a,
+            "group_message",
+            "确认群发：双十一",
+            script="亲，双十一到店有礼",
+            materials=[link.pk],
+            audience=120,
+        ),
+        "moment": task(brand, brand.clerk_a, "moment", "发朋友圈：新品", due=TODAY - dt.timedelta(days=1)),
+        "follow": task(brand, brand.clerk_a, "follow_up", "回访张三", customer=customer),
+        "tomorrow": task(brand, brand.clerk_a, "follow_up", "明天的回访", due=TODAY + dt.timedelta(days=1)),
+        "done": task(brand, brand.clerk_a, "follow_up", "已回访李四", status="done", done_at=NOW, done_via="staff"),
+        "colleague": task(brand, brand.clerk_a2, "moment", "李娜的朋友圈"),
+        "other_store": task(brand, brand.clerk_b, "moment", "赵敏的朋友圈"),
+    }
+
+
+def login(client, user) -> None:
+    assert client.login(username=user.username, password=PASSWORD)
+
+
+def test_clerk_sees_only_todays_pending_tasks_grouped_with_script_and_materials(client, brand, personas, tasks):
+    login(client, personas.clerk_a)
+    page = client.get("/m/tasks/").content.decode()
+    assert page.index("确认群发：双十一") < page.index("发朋友圈：新品") < page.index("回访张三")
+    assert "亲，双十一到店有礼" in page and "复制话术" in page and "https://example.com/p" in page
+    assert "120 位客户" in page and "客户：张三" in page and "11-22 起未完成" in page
+    assert "已回访李四" in page  # recently done
+    for other in ("明天的回访", "李娜的朋友圈", "赵敏的朋友圈"):
+        assert other not in page
+
+
+def test_empty_state(client, personas):
+    login(client, personas.clerk_b)
+    page = client.get("/m/tasks/")
+    assert page.status_code == 200 and "今天没有待办任务" in page.content.decode()
+
+
+def test_done_button_closes_the_task_and_swaps_the_card(client, personas, tasks):
+    login(client, personas.clerk_a)
+    answer = client.post(f"/m/tasks/{tasks['group'].pk}/done/", HTTP_HX_REQUEST="true")
+    assert answer.status_code == 200
+    assert 'data-status="done"' in answer.content.decode() and "已完成" in answer.content.decode()
+    tasks["group"].refresh_from_db()
+    assert (tasks["group"].status, tasks["group"].done_by_id, tasks["group"].done_via) == (
+        "done", personas.clerk_a.pk, "staff",
+    )  # fmt: skip
+    assert tasks["group"].done_at == NOW
+    # Without htmx the form posts and comes back to the list.
+    plain = client.post(f"/m/tasks/{tasks['follow'].pk}/done/")
+    assert plain.status_code == 302 and plain["Location"] == "/m/tasks/"
+    assert "回访张三" not in client.get("/m/tasks/").content.decode().split("最近完成")[0]
+
+
+def test_another_staff_members_task_is_not_found(client, personas, tasks):
+    login(client, personas.clerk_a)
+    assert client.post(f"/m/tasks/{tasks['colleague'].pk}/done/").status_code == 404
+    assert client.get(f"/m/tasks/?staff={tasks['colleague'].staff_id}").status_code == 404
+    tasks["colleague"].refresh_from_db()
+    assert tasks["colleague"].status == "pending"
+
+
+def test_done_needs_post_and_csrf(personas, tasks):
+    strict = Client(enforce_csrf_checks=True)
+    login(strict, personas.clerk_a)
+    assert strict.get(f"/m/tasks/{tasks['group'].pk}/done/").status_code == 405
+    assert strict.post(f"/m/tasks/{tasks['group'].pk}/done/").status_code == 403
+    tasks["group"].refresh_from_db()
+    assert tasks["group"].status == "pending"
+
+
+def test_store_manager_sees_and_completes_tasks_of_their_store_only(client, brand, personas, tasks):
+    login(client, personas.manager_a)
+    page = client.get("/m/tasks/")
+    assert page.status_code == 403 and "没有绑定员工" in page.content.decode()
+    colleague = client.get(f"/m/tasks/?staff={brand.clerk_a2.pk}").content.decode()
+    assert "李娜的朋友圈" in colleague and "李娜的任务" in colleague
+    assert client.get(f"/m/tasks/?staff={brand.clerk_b.pk}").status_code == 404
+    answer = client.post(f"/m/tasks/{tasks['colleague'].pk}/done/")
+    assert answer.status_code == 302 and answer["Location"] == f"/m/tasks/?staff={brand.clerk_a2.pk}"
+    assert client.post(f"/m/tasks/{tasks['other_store'].pk}/done/").status_code == 404
+    tasks["colleague"].refresh_from_db()
+    tasks["other_store"].refresh_from_db()
+    assert (tasks["colleague"].status, tasks["other_store"].status) == ("done", "pending")
+
+
+def test_signed_out_visitors_go_to_the_login(client, tasks):
+    answer = client.get("/m/tasks/")
+    assert answer.status_code == 302 and answer["Location"].startswith("/login/?next=/m/tasks/")
+
+
+def test_completion_report_per_store_and_staff_in_scope(client, brand, personas, tasks):
+    login(client, personas.hq_admin)
+    page = client.get("/tasks/report/?day=2026-11-23").content.decode()
+    # Due today: clerk_a 3 (1 done), clerk_a2 1, clerk_b 1 → 5 tasks, 1 done.
+    assert "共 5 个任务，已完成 1 个（20%）" in page
+    assert "上海南京路店" in page and "杭州湖滨店" in page
+    login(client, personas.manager_a)
+    page = client.get("/tasks/report/?day=2026-11-23").content.decode()
+    assert "共 4 个任务，已完成 1 个（25%）" in page and "赵敏" not in page
+    assert "没有员工任务" in client.get("/tasks/report/?day=2026-01-01").content.decode()
+    login(client, personas.clerk_a)
+    assert client.get("/tasks/report/").status_code == 403
+
+
+# ---- WeCom sidebar OAuth -------------------------------------------------------------------
+
+
+@pytest.fixture
+def fake(brand):
+    with FakeWecom() as server:
+        configure_wecom(brand.workspace, corp_id=server.corp_id, agent_id="1000002", secret=server.secret,
+                        token="tasksToken", aes_key="jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C",
+                        base_url=server.url)  # fmt: skip
+        yield server
+
+
+def test_wecom_oauth_signs_the_linked_clerk_in_once_per_code(client, brand, personas, tasks, fake):
+    code = issue_oauth_code(fake, "wangxm")
+    answer = client.get(f"/m/wecom/auth/?code={code}&state=acme")
+    assert answer.status_code == 302 and answer["Location"] == "/m/tasks/"
+    assert "回访张三" in client.get("/m/tasks/").content.decode()
+    [call] = fake.api_calls("auth/getuserinfo")
+    assert call.query["code"] == code
+    # The code is good once; a replay signs nobody in.
+    fresh = Client()
+    assert fresh.get(f"/m/wecom/auth/?code={code}&state=acme").status_code == 403
+    assert fresh.get("/m/tasks/").status_code == 302
+
+
+def test_wecom_oauth_refuses_members_without_an_account_and_admins(client, brand, personas, fake):
+    answer = client.get(f"/m/wecom/auth/?code={issue_oauth_code(fake, 'lina')}&state=acme")
+    assert answer.status_code == 403 and "还没有绑定运营台账号" in answer.content.decode()
+    Membership.objects.filter(user=personas.hq_admin).update(staff=brand.clerk_a2, role=Role.OWNER)
+    answer = client.get(f"/m/wecom/auth/?code={issue_oauth_code(fake, 'lina')}&state=acme")
+    assert answer.status_code == 403 and "请用密码登录" in answer.content.decode()
+    assert client.get("/m/wecom/auth/?state=acme").status_code == 400
+    assert client.get(f"/m/wecom/auth/?code={issue_oauth_code(fake, 'wangxm')}&state=nope").status_code == 400
+    assert client.get("/m/tasks/").status_code == 302  # still signed out
