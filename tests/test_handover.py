@@ -573,3 +573,42 @@ def test_cli_dry_run_and_start(brand, wecom, clock):
     assert "started" in real.output and len(transfer_calls(wecom)) == 2
     bad = runner.invoke(main, ["wecom", "transfer", "--workspace", "acme", "--from", "nobody", "--to", "lina"])
     assert bad.exit_code != 0 and "nobody" in bad.output
+
+
+def test_a_sender_that_dies_after_wecom_accepted_is_resent_after_its_lease_without_a_second_transfer(
+    brand, wecom, clock
+):
+    from siyu.handover.models import HandoverTransfer
+    from siyu.handover.results import poll_workspace
+    from siyu.handover.services import start_handover
+    from siyu.wecom.services import client_for
+    from tests.fakes.wecom_transfer import transfers
+
+    _, _externals = seed(brand, wecom, brand.clerk_a, 3)
+
+    class DiesAfterSending:
+        def __init__(self, client):
+            self.client = client
+
+        def post(self, path, json, **kw):
+            self.client.post(path, json, **kw)
+            raise RuntimeError("worker killed before recording the answer")
+
+    with pytest.raises(RuntimeError):
+        start_handover(
+            brand.workspace,
+            kind="on_job",
+            handover_staff_id=brand.clerk_a.pk,
+            takeover_staff_ids=[brand.clerk_a2.pk],
+            client=DiesAfterSending(client_for(brand.workspace)),
+        )
+    assert set(HandoverTransfer.objects.values_list("status", flat=True)) == {"planned"}
+    assert len(transfers(wecom)) == 3  # WeCom did start them
+
+    clock.set(DAY0 + dt.timedelta(minutes=5))  # the dead sender's lease still holds
+    assert poll_workspace(brand.workspace).sent_calls == 0
+    clock.set(DAY0 + dt.timedelta(minutes=11))
+    assert poll_workspace(brand.workspace).sent_calls == 1
+    rows = HandoverTransfer.objects.values_list("status", "errcode")
+    assert set(rows) == {("waiting", 40129)}  # "already transferring": started by the first send
+    assert len(transfers(wecom)) == 3 and len(transfer_calls(wecom)) == 2

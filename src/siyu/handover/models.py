@@ -96,6 +96,12 @@ class HandoverTransfer(models.Model):
                 name="handover_customer_recent",
             ),
             models.Index(fields=["batch", "status"], name="handover_batch_status"),
+            # transfer_fail callbacks name the customer and the takeover member only.
+            models.Index(
+                fields=["workspace", "external_userid"],
+                condition=Q(status__in=["started", "waiting"]),
+                name="handover_inflight_external",
+            ),
             # The poller's work list: unfinished rows by WeCom pair.
             models.Index(
                 fields=["workspace", "handover_staff", "takeover_staff"],

@@ -60,6 +60,9 @@ def poll_workspace(workspace: Workspace, client: WecomClient | None = None) -> P
     )
     touched: set[int] = set()
     for kind, handover_id, takeover_id in sorted(pairs):
+        if handover_id not in userids or takeover_id not in userids:
+            report.errors.append(f"staff {handover_id} / {takeover_id} has no WeCom userid any more")
+            continue
         report.pairs += 1
         seen: set[str] = set()
         cursor = ""

@@ -14,7 +14,6 @@ Results (transfer_result polling and what a done transfer moves) are in ``result
 from __future__ import annotations
 
 import datetime as dt
-import logging
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -24,15 +23,13 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count, OuterRef, Q, Subquery
 
 from siyu.core import clock
-from siyu.core.errors import InvalidInput, NotFound
+from siyu.core.errors import InvalidInput
 from siyu.customers.models import Identity, IdentityType, StaffRelation
 from siyu.handover import rules
 from siyu.handover.models import HandoverBatch, HandoverTransfer, Kind
 from siyu.org.models import Staff, Workspace
 from siyu.org.services import audit
 from siyu.wecom.client import ConfigError, NetworkError, RateLimited, WecomClient, WecomError
-
-log = logging.getLogger("siyu.handover")
 
 TRANSFER_API = {
     Kind.ON_JOB: "externalcontact/transfer_customer",
@@ -296,7 +293,7 @@ def _claim_chunk(batch_id: int, takeover_id: int, now: dt.datetime) -> tuple[str
     # condition is checked again by the UPDATE, and only rows carrying our token are sent.
     planned.filter(free, pk__in=ids).update(claim=token, claimed_at=now)
     externals = list(
-        HandoverTransfer.objects.filter(claim=token, status=rules.PLANNED)
+        HandoverTransfer.objects.filter(batch_id=batch_id, claim=token, status=rules.PLANNED)
         .order_by("pk")
         .values_list("external_userid", flat=True)
     )
@@ -337,16 +334,18 @@ def send_planned(workspace: Workspace, batch_id: int, client: WecomClient) -> in
             try:
                 data = client.post(TRANSFER_API[batch.kind], body)
             except (RateLimited, NetworkError, ConfigError) as exc:
-                HandoverTransfer.objects.filter(claim=token, status=rules.PLANNED).update(claim="", claimed_at=None)
+                HandoverTransfer.objects.filter(batch_id=batch_id, claim=token, status=rules.PLANNED).update(
+                    claim="", claimed_at=None
+                )
                 error, stop = _describe(exc), True
                 break
             except WecomError as exc:
-                HandoverTransfer.objects.filter(claim=token, status=rules.PLANNED).update(
+                HandoverTransfer.objects.filter(batch_id=batch_id, claim=token, status=rules.PLANNED).update(
                     status=rules.FAILED, errcode=exc.errcode, finished_at=now
                 )
                 error = _describe(exc)
                 continue
-            _record_sent(token, data.get("customer") or [], now)
+            _record_sent(batch.pk, token, data.get("customer") or [], now)
     HandoverBatch.objects.filter(pk=batch.pk).update(last_error=error[:300], updated_at=clock.now())
     _refresh_batches([batch.pk])
     return calls
@@ -362,7 +361,7 @@ def _describe(exc: WecomError) -> str:
     return f"errcode {exc.errcode}: {exc.errmsg}"
 
 
-def _record_sent(token: str, answers: list[dict[str, Any]], now: dt.datetime) -> None:
+def _record_sent(batch_id: int, token: str, answers: list[dict[str, Any]], now: dt.datetime) -> None:
     """Per-customer errcodes of one chunk, one UPDATE per distinct errcode. Rows WeCom did not
     answer for stay planned and claimed: the lease runs out and they are sent again."""
     by_code: dict[int, list[str]] = defaultdict(list)
@@ -375,9 +374,9 @@ def _record_sent(token: str, answers: list[dict[str, Any]], now: dt.datetime) ->
             values["requested_at"] = now
         else:
             values["finished_at"] = now
-        HandoverTransfer.objects.filter(claim=token, status=rules.PLANNED, external_userid__in=externals).update(
-            **values
-        )
+        HandoverTransfer.objects.filter(
+            batch_id=batch_id, claim=token, status=rules.PLANNED, external_userid__in=externals
+        ).update(**values)
 
 
 def transfer_failed(
@@ -417,10 +416,3 @@ def _refresh_batches(batch_ids: list[int]) -> None:
             status=HandoverBatch.Status.RUNNING if running else HandoverBatch.Status.FINISHED,
             updated_at=clock.now(),
         )
-
-
-def get_batch(workspace: Workspace, batch_id: int) -> HandoverBatch:
-    batch = HandoverBatch.objects.filter(workspace=workspace, pk=batch_id).select_related("handover_staff").first()
-    if batch is None:
-        raise NotFound("转接批次不存在 / no such handover", field="batch_id")
-    return batch
