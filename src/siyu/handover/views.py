@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
@@ -125,7 +125,7 @@ def handover_detail(request: HttpRequest, batch_id: int) -> HttpResponse:
     try:
         batch = queries.access_batch(access.workspace, access.scope, batch_id)
     except NotFound:
-        return render(request, "console/forbidden.html", status=404)
+        raise Http404("no such handover") from None
     if request.method == "POST":
         try:
             report = results.poll_workspace(access.workspace)
