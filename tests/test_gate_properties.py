@@ -417,3 +417,13 @@ def test_wecom_cap_day_and_week_modes(brand):
     week = gate.GatePolicy(time_zone="Asia/Shanghai", daily_cap=0, weekly_cap=0, wecom_cap_mode="week")
     six = prior * 6
     assert gate_reasons(brand, week, six, ["wecom", "wecom"]) == ["", "wecom_cap"]
+
+
+def test_a_message_stopped_by_the_wecom_cap_leaves_the_channel_week_cap_alone(brand):
+    # One WeCom message today: WeCom's 1-a-day cap stops the whole batch. The third used to be
+    # named 'channel_cap_week' (3 a week), counting the two ahead that never went.
+    policy = gate.GatePolicy(
+        time_zone="Asia/Shanghai", daily_cap=0, weekly_cap=0, channel_caps={"wecom": {"week": 3}}, wecom_cap_mode="day"
+    )
+    prior = [{"medium": "wecom", "state": "sent", "gated": 1.0}]
+    assert gate_reasons(brand, policy, prior, ["wecom", "wecom", "wecom"]) == ["wecom_cap"] * 3

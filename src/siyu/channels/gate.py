@@ -262,15 +262,22 @@ def gate_sql(
     # Only the messages ahead that actually go count against a cap: one stopped by its
     # channel's cap must not use up the customer's cross-channel cap (it used to, so an SMS
     # was refused as 'cap_day' behind an email refused as 'channel_cap_day'). Before the
-    # cross-channel cap is reached, every message ahead on the same medium went unless its
-    # channel cap stopped it, so ``rn_medium`` decides the channel caps; ``fits_before``
-    # counts the messages ahead that fit their channel, of which the first ``room`` go.
-    # WeCom's cap (``w_cap``, only on WeCom rows) is one more channel cap, counted the same way.
-    fits = (
-        "(CASE WHEN (f.ch_day > 0 AND f.m_day + f.rn_medium > f.ch_day) "
-        "OR (f.ch_week > 0 AND f.m_week + f.rn_medium > f.ch_week) "
-        "OR (f.w_cap > 0 AND f.w_used + f.rn_medium > f.w_cap) THEN 0 ELSE 1 END)"
-    )
+    # cross-channel cap is reached, every message ahead on the same medium went until the
+    # medium's room ran out: ``room`` is the least room its caps leave (the channel's day and
+    # week caps, and WeCom's cap on WeCom rows), so ``went_m`` of the ``rn_medium - 1`` ahead
+    # on the medium went, and a message fits its medium when fewer than ``room`` are ahead.
+    # (Counting every row ahead instead named the wrong cap behind a message another cap
+    # stopped.) ``fits_before`` counts the messages ahead that fit their medium, of which the
+    # first ``room`` of the cross-channel caps go.
+    big = 1_000_000
+    rooms = [
+        f"(CASE WHEN {cap} > 0 THEN (CASE WHEN {cap} > {used} THEN {cap} - {used} ELSE 0 END) ELSE {big} END)"
+        for cap, used in (("s.ch_day", "s.m_day"), ("s.ch_week", "s.m_week"), ("s.w_cap", "s.w_used"))
+    ]
+    least = rooms[0]
+    for term in rooms[1:]:
+        least = f"(CASE WHEN {least} < {term} THEN {least} ELSE {term} END)"
+    fits = "(CASE WHEN f.rn_medium - 1 < f.room THEN 1 ELSE 0 END)"
     sql.append(
         "sums AS (SELECT r.id, r.customer_id, r.is_mine, "
         "SUM(r.is_mine) OVER (PARTITION BY r.customer_id, r.medium ORDER BY r.id ROWS UNBOUNDED PRECEDING) "
@@ -281,9 +288,10 @@ def gate_sql(
         "SUM(r.p_wecom) OVER (PARTITION BY r.customer_id, r.medium) AS w_used, "
         f"(CASE WHEN r.medium = 'wecom' THEN {int(wecom_limit)} ELSE 0 END) AS w_cap, "
         f"{channel_day} AS ch_day, {channel_week} AS ch_week FROM tally r), "
-        "fitted AS (SELECT id, customer_id, rn_medium, t_day, t_week, m_day, m_week, ch_day, ch_week, w_used, w_cap "
-        "FROM sums WHERE is_mine = 1), "
-        f"counted AS (SELECT f.*, SUM({fits}) OVER (PARTITION BY f.customer_id ORDER BY f.id "
+        "fitted AS (SELECT s.id, s.customer_id, s.rn_medium, s.t_day, s.t_week, s.m_day, s.m_week, s.ch_day, "
+        f"s.ch_week, s.w_used, s.w_cap, {least} AS room FROM sums s WHERE s.is_mine = 1), "
+        f"counted AS (SELECT f.*, (CASE WHEN f.rn_medium - 1 < f.room THEN f.rn_medium - 1 ELSE f.room END) "
+        f"AS went_m, SUM({fits}) OVER (PARTITION BY f.customer_id ORDER BY f.id "
         f"ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) - {fits} AS fits_before FROM fitted f), "
     )
     # Messages ahead that went: fits_before, but no more than the room the caps left.
@@ -296,9 +304,9 @@ def gate_sql(
         "capped AS (SELECT c.id, CASE "
         f"WHEN %s > 0 AND c.t_day + {went} >= %s THEN 'cap_day' "
         f"WHEN %s > 0 AND c.t_week + {went} >= %s THEN 'cap_week' "
-        "WHEN c.ch_day > 0 AND c.m_day + c.rn_medium > c.ch_day THEN 'channel_cap_day' "
-        "WHEN c.ch_week > 0 AND c.m_week + c.rn_medium > c.ch_week THEN 'channel_cap_week' "
-        "WHEN c.w_cap > 0 AND c.w_used + c.rn_medium > c.w_cap THEN 'wecom_cap' "
+        "WHEN c.ch_day > 0 AND c.m_day + c.went_m >= c.ch_day THEN 'channel_cap_day' "
+        "WHEN c.ch_week > 0 AND c.m_week + c.went_m >= c.ch_week THEN 'channel_cap_week' "
+        "WHEN c.w_cap > 0 AND c.w_used + c.went_m >= c.w_cap THEN 'wecom_cap' "
         "ELSE '' END AS reason FROM counted c) "
     )
     params += [policy.daily_cap, policy.daily_cap, policy.weekly_cap, policy.weekly_cap]
