@@ -237,6 +237,25 @@ def test_a_wecom_refusal_fails_the_post_and_an_interrupted_submit_is_not_resent(
     assert len(wecom.api_calls("externalcontact/add_moment_task")) == 1  # only the refused one
 
 
+def test_a_week_old_post_stops_being_followed_and_its_open_tasks_expire(brand, wecom, link, clock_at):
+    ws = brand.workspace
+    set_job_polls(wecom, 0)
+    moment = submit_moment(
+        ws, create_moment(ws, MomentInput("hi", (link.pk,), (brand.clerk_a.pk, brand.clerk_a2.pk))).pk
+    )
+    jobs.poll_moments()
+    moment.refresh_from_db()
+    publish_moment(wecom, moment.moment_id, "wangxm")
+    jobs.poll_moments()
+    clock_at(NOW + dt.timedelta(days=8))
+    before = len(wecom.calls)
+    summary = jobs.poll_moments()
+    assert summary["tasks_expired"] == 1 and summary["polled"] == 0
+    assert len(wecom.calls) == before
+    statuses = dict(StaffTask.objects.values_list("staff_id", "status"))
+    assert statuses == {brand.clerk_a.pk: "done", brand.clerk_a2.pk: "expired"}
+
+
 # ---- console -------------------------------------------------------------------------------
 
 

@@ -5,6 +5,7 @@ WeCom's sidebar OAuth signs the clerk in (against the local fake WeCom)."""
 from __future__ import annotations
 
 import datetime as dt
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.test import Client
@@ -163,25 +164,45 @@ def fake(brand):
         yield server
 
 
+def start(client, slug: str = "acme") -> str:
+    """Open the sidebar address: WeCom's authorize URL with this browser's one-time state."""
+    answer = client.get(f"/m/wecom/start/{slug}/")
+    assert answer.status_code == 302
+    url = urlsplit(answer["Location"])
+    assert (url.scheme, url.netloc, url.fragment) == ("https", "open.weixin.qq.com", "wechat_redirect")
+    query = parse_qs(url.query)
+    assert query["redirect_uri"][0].endswith("/m/wecom/auth/")
+    assert query["scope"] == ["snsapi_base"] and query["agentid"] == ["1000002"]
+    return query["state"][0]
+
+
 def test_wecom_oauth_signs_the_linked_clerk_in_once_per_code(client, brand, personas, tasks, fake):
     code = issue_oauth_code(fake, "wangxm")
-    answer = client.get(f"/m/wecom/auth/?code={code}&state=acme")
+    answer = client.get(f"/m/wecom/auth/?code={code}&state={start(client)}")
     assert answer.status_code == 302 and answer["Location"] == "/m/tasks/"
     assert "回访张三" in client.get("/m/tasks/").content.decode()
     [call] = fake.api_calls("auth/getuserinfo")
     assert call.query["code"] == code
     # The code is good once; a replay signs nobody in.
     fresh = Client()
-    assert fresh.get(f"/m/wecom/auth/?code={code}&state=acme").status_code == 403
+    assert fresh.get(f"/m/wecom/auth/?code={code}&state={start(fresh)}").status_code == 403
     assert fresh.get("/m/tasks/").status_code == 302
 
 
+def test_a_code_without_this_browsers_state_is_refused(client, brand, personas, fake):
+    state = start(Client())  # another browser started the sign-in
+    answer = client.get(f"/m/wecom/auth/?code={issue_oauth_code(fake, 'wangxm')}&state={state}")
+    assert answer.status_code == 400
+    assert fake.api_calls("auth/getuserinfo") == []
+    assert client.get("/m/tasks/").status_code == 302
+
+
 def test_wecom_oauth_refuses_members_without_an_account_and_admins(client, brand, personas, fake):
-    answer = client.get(f"/m/wecom/auth/?code={issue_oauth_code(fake, 'lina')}&state=acme")
+    answer = client.get(f"/m/wecom/auth/?code={issue_oauth_code(fake, 'lina')}&state={start(client)}")
     assert answer.status_code == 403 and "还没有绑定运营台账号" in answer.content.decode()
     Membership.objects.filter(user=personas.hq_admin).update(staff=brand.clerk_a2, role=Role.OWNER)
-    answer = client.get(f"/m/wecom/auth/?code={issue_oauth_code(fake, 'lina')}&state=acme")
+    answer = client.get(f"/m/wecom/auth/?code={issue_oauth_code(fake, 'lina')}&state={start(client)}")
     assert answer.status_code == 403 and "请用密码登录" in answer.content.decode()
-    assert client.get("/m/wecom/auth/?state=acme").status_code == 400
-    assert client.get(f"/m/wecom/auth/?code={issue_oauth_code(fake, 'wangxm')}&state=nope").status_code == 400
+    assert client.get(f"/m/wecom/auth/?state={start(client)}").status_code == 400
+    assert client.get("/m/wecom/start/nope/").status_code == 404
     assert client.get("/m/tasks/").status_code == 302  # still signed out

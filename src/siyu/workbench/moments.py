@@ -309,6 +309,21 @@ def moments_to_poll(workspace_id: int | None = None):
             if m.status == Moment.Status.CREATING or m.counts.get("published", -1) != m.counts.get("senders")]  # fmt: skip
 
 
+def expire_stale(workspace_id: int | None = None) -> int:
+    """Posts older than ``POLL_DAYS`` are not followed any more: their senders' pending tasks
+    expire (one UPDATE) instead of staying on the task page for ever."""
+    since = clock.now() - dt.timedelta(days=POLL_DAYS)
+    stale = Moment.objects.filter(status=Moment.Status.CREATED, created_at__lt=since)
+    if workspace_id is not None:
+        stale = stale.filter(workspace_id=workspace_id)
+    ids = [str(pk) for pk in stale.values_list("pk", flat=True)]
+    if not ids:
+        return 0
+    return StaffTask.objects.filter(source_type=SOURCE, source_id__in=ids, status=StaffTask.Status.PENDING).update(
+        status=StaffTask.Status.EXPIRED, updated_at=clock.now()
+    )
+
+
 def poll_workspace(workspace: Workspace, *, client: WecomClient | None = None) -> dict[str, int]:
     """Follow every open post of one workspace; a 45009 stops the round (the next one goes on)."""
     summary = {"polled": 0, "errors": 0}

@@ -11,8 +11,11 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
+import secrets
 from collections import defaultdict
+from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib.auth import login
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse
@@ -23,7 +26,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from siyu.console.access import SESSION_KEY, console_view, resolve_access
 from siyu.core.limits import valid_id
-from siyu.org.models import Membership, Role, Staff, Workspace
+from siyu.org.models import Membership, Role, Staff
 from siyu.wecom.client import WecomError
 from siyu.wecom.models import WecomApp
 from siyu.workbench import queries
@@ -34,6 +37,8 @@ log = logging.getLogger("siyu.workbench")
 # Roles a WeCom OAuth code never signs in: their accounts keep password sign-in only, so a
 # WeCom account mix-up cannot hand out the whole workspace.
 NO_OAUTH_ROLES = (Role.OWNER, Role.ADMIN)
+OAUTH_SESSION = "siyu_wecom_oauth_state"
+AUTHORIZE_URL = "https://open.weixin.qq.com/connect/oauth2/authorize"
 
 
 def _mobile(request: HttpRequest, template: str, context: dict, status: int = 200) -> HttpResponse:
@@ -122,23 +127,40 @@ def task_done(request: HttpRequest, task_id: int) -> HttpResponse:
     return redirect(target if own is not None and own.pk == task.staff_id else f"{target}?staff={task.staff_id}")
 
 
-def _oauth_workspace(state: str) -> Workspace | None:
-    apps = WecomApp.objects.select_related("workspace")
-    if state:
-        app = apps.filter(workspace__slug=state).first()
-        return app.workspace if app else None
-    only = list(apps[:2])
-    return only[0].workspace if len(only) == 1 else None
+@require_GET
+def wecom_start(request: HttpRequest, slug: str) -> HttpResponse:
+    """``/m/wecom/start/<slug>/``: the address to configure in WeCom's sidebar (聊天工具栏). It
+    sends the member through WeCom's OAuth with a one-time ``state`` kept in this browser's
+    session, so a code cannot be replayed into somebody else's browser (login CSRF)."""
+    app = WecomApp.objects.filter(workspace__slug=slug[:64]).first()
+    if app is None:
+        return _notice(request, _("无法登录"), _("该品牌尚未配置企业微信。"), 404)
+    nonce = secrets.token_urlsafe(16)
+    request.session[OAUTH_SESSION] = nonce
+    query = urlencode(
+        {
+            "appid": app.corp_id,
+            "redirect_uri": settings.PUBLIC_URL + reverse("console:wecom_auth"),
+            "response_type": "code",
+            "scope": "snsapi_base",
+            "state": f"{slug}.{nonce}",
+            "agentid": app.agent_id,
+        }
+    )
+    return redirect(f"{AUTHORIZE_URL}?{query}#wechat_redirect")
 
 
 @require_GET
 def wecom_auth(request: HttpRequest) -> HttpResponse:
-    """``/m/wecom/auth/?code=…&state=<workspace slug>``: WeCom's OAuth redirect. The code names
+    """``/m/wecom/auth/?code=…&state=<slug>.<nonce>``: WeCom's OAuth redirect. The code names
     the member (``auth/getuserinfo``); their staff record's linked console user is signed in."""
     code = request.GET.get("code", "")[:512]
-    workspace = _oauth_workspace(request.GET.get("state", "")[:64])
-    if not code or workspace is None:
-        return _notice(request, _("无法登录"), _("链接缺少授权码或品牌标识，请从企业微信侧边栏重新打开。"), 400)
+    slug, _sep, nonce = request.GET.get("state", "")[:200].rpartition(".")
+    expected = request.session.pop(OAUTH_SESSION, "")
+    app = WecomApp.objects.filter(workspace__slug=slug).select_related("workspace").first() if slug else None
+    if not code or app is None or not expected or not secrets.compare_digest(nonce, expected):
+        return _notice(request, _("无法登录"), _("登录链接已失效或不完整，请从企业微信侧边栏重新打开。"), 400)
+    workspace = app.workspace
     from siyu.wecom.services import client_for
 
     try:
