@@ -1,5 +1,6 @@
 """The WeCom and Official Account callback endpoints, driven through Django's HTTP stack with
-pushes built exactly as the platforms build them (tests/fakes)."""
+pushes built exactly as the platforms build them (tests/fakes). The endpoint only stores a
+receipt; ``apply()`` runs the worker's inbox (``siyu.wecom.inbox``) to act on it."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pytest
 from siyu.customers.models import Customer, Identity, OfficialAccountFollow, StaffRelation
 from siyu.org.models import Staff
 from siyu.tracking.models import Event
+from siyu.wecom import endpoints, inbox
 from siyu.wecom.crypto import MsgCrypt, signature
 from siyu.wecom.models import CallbackReceipt, OfficialAccountApp, WecomApp
 from siyu.wecom.services import configure_oa, configure_wecom
@@ -26,6 +28,13 @@ OA_APP = "wxacmeofficial0001"
 OA_TOKEN = "AcmeOaToken"
 OA_KEY = "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG"
 OA_URL = "/callbacks/oa/acme/"
+
+
+@pytest.fixture(autouse=True)
+def fresh_endpoint_cache():
+    endpoints.invalidate()
+    yield
+    endpoints.invalidate()
 
 
 @pytest.fixture
@@ -52,6 +61,11 @@ def post(client, query, body, url=URL):
 def push(client, crypt, xml):
     query, body = encrypted_callback(crypt, xml)
     return post(client, query, body)
+
+
+def apply():
+    """The worker's inbox, until nothing is due."""
+    return inbox.process_all()
 
 
 def add_event(
@@ -104,6 +118,9 @@ def test_url_verification_with_a_forged_signature_is_refused(client, wecom_app, 
 def test_add_external_contact_creates_customer_identity_relation_and_timeline(client, brand, wecom_app, crypt):
     response = push(client, crypt, add_event())
     assert response.status_code == 200 and response.content == b""
+    receipt = CallbackReceipt.objects.get()
+    assert receipt.processed_at is None and Customer.objects.count() == 0  # stored, not applied yet
+    assert apply().processed == 1
     identity = Identity.objects.get(type="wecom_external_userid", value="wmEXTzhangsan0001")
     customer = Customer.objects.get(pk=identity.customer_id)
     assert customer.source_channel == "wecom"
@@ -121,6 +138,7 @@ def test_add_external_contact_creates_customer_identity_relation_and_timeline(cl
 def test_a_second_staff_member_adding_the_same_customer_reuses_the_profile(client, brand, wecom_app, crypt):
     push(client, crypt, add_event("wangxm"))
     push(client, crypt, add_event("zhaomin", state="store-HZ01"))
+    apply()
     assert Customer.objects.count() == 1
     relations = dict(StaffRelation.objects.values_list("staff__wecom_userid", "state"))
     assert relations == {"wangxm": "store-SH01", "zhaomin": "store-HZ01"}
@@ -132,6 +150,10 @@ def test_a_retried_callback_is_acknowledged_and_processed_once(client, wecom_app
     first = push(client, crypt, xml)
     again = push(client, crypt, xml)  # WeCom re-sends the same event (new nonce and signature)
     assert first.status_code == again.status_code == 200
+    assert apply().processed == 1
+    late = push(client, crypt, xml)  # ... and once more after it was applied
+    assert late.status_code == 200 and late.content == b""
+    assert apply().claimed == 0
     assert CallbackReceipt.objects.count() == 1
     assert Event.objects.filter(name="wecom_friend_added").count() == 1
     assert StaffRelation.objects.count() == 1
@@ -139,6 +161,7 @@ def test_a_retried_callback_is_acknowledged_and_processed_once(client, wecom_app
 
 def test_an_unknown_staff_member_is_created_at_headquarters(client, brand, wecom_app, crypt):
     push(client, crypt, add_event("newbie01", change="add_half_external_contact"))
+    apply()
     staff = Staff.objects.get(wecom_userid="newbie01")
     assert staff.org_unit_id == brand.hq.pk
     assert Event.objects.get().properties["half"] is True
@@ -149,24 +172,34 @@ def test_del_follow_user_and_del_external_contact_mark_the_relation(client, bran
     push(client, crypt, add_event("lina"))
     push(client, crypt, add_event("wangxm", change="del_follow_user", at=1_790_000_100))
     push(client, crypt, add_event("lina", change="del_external_contact", at=1_790_000_200))
+    apply()
     statuses = dict(StaffRelation.objects.values_list("staff__wecom_userid", "status"))
     assert statuses == {"wangxm": "deleted_by_customer", "lina": "deleted_by_staff"}
     deleted = Event.objects.filter(name="wecom_friend_deleted").order_by("occurred_at")
     assert [e.properties["by"] for e in deleted] == ["deleted_by_customer", "deleted_by_staff"]
     # Adding again reactivates the relation.
     push(client, crypt, add_event("wangxm", at=1_790_000_300))
+    apply()
     assert StaffRelation.objects.get(staff=brand.clerk_a).status == "active"
 
 
 def test_other_events_are_stored_and_acknowledged(client, wecom_app, crypt):
-    xml = event_xml(
-        CORP, "change_external_chat", "update", ChatId="wrOgQhDgAAMYQiS5ol9G7gK9JVAAAA", UpdateDetail="add_member"
-    )
+    xml = event_xml(CORP, "batch_job_result", BatchJob="<JobId>j1</JobId>", AgentID="1000002")
     assert push(client, crypt, xml).status_code == 200
+    assert apply().processed == 1
     receipt = CallbackReceipt.objects.get()
-    assert receipt.event_type == "change_external_chat" and receipt.processed_at is not None
-    assert receipt.payload["UpdateDetail"] == "add_member"
+    assert receipt.event_type == "batch_job_result" and receipt.processed_at is not None
+    assert receipt.payload["AgentID"] == "1000002" and receipt.receiver == CORP
     assert Customer.objects.count() == 0
+
+
+def test_a_push_costs_one_insert_once_the_endpoint_is_cached(client, wecom_app, crypt, django_assert_num_queries):
+    push(client, crypt, add_event(at=1_790_000_000))  # loads the endpoint
+    with django_assert_num_queries(1):
+        assert push(client, crypt, add_event(at=1_790_000_001)).status_code == 200
+    with django_assert_num_queries(1):  # a duplicate: the same INSERT, which stores nothing
+        assert push(client, crypt, add_event(at=1_790_000_001)).status_code == 200
+    assert CallbackReceipt.objects.count() == 2
 
 
 # ---- rejected pushes ----------------------------------------------------------------------
@@ -209,6 +242,7 @@ def test_bad_pushes_are_refused_and_change_nothing(client, wecom_app, crypt, mut
     with caplog.at_level("WARNING", logger="siyu.wecom.callbacks"):
         response = post(client, query, body)
     assert response.status_code == status
+    apply()
     assert nothing_recorded()
     assert any("rejected wecom callback" in r.getMessage() for r in caplog.records)
 
@@ -230,6 +264,7 @@ def test_the_first_push_counts_as_a_verified_url(wecom_app, crypt, client):
     from siyu.wecom.services import check
 
     push(client, crypt, add_event())
+    apply()
     WecomApp.objects.filter(pk=wecom_app.pk).update(base_url="http://127.0.0.1:1")  # nothing listens there
     report = check(wecom_app.workspace, timeout=0.5)
     assert [i.key for i in report.items if not i.ok] == ["token", "customer_contact"]
@@ -260,6 +295,7 @@ def test_oa_subscribe_with_scene_creates_follow_identity_and_timeline(client, br
     ticket = oa.create_qr("store-SH01")
     response = post(client, *oa.scan(ticket, "oOPENIDlisi0001", token=OA_TOKEN, crypt=crypt), url=OA_URL)
     assert response.status_code == 200 and response.content == b"success"
+    apply()
     identity = Identity.objects.get(type="wechat_openid", app_id=OA_APP, value="oOPENIDlisi0001")
     follow = OfficialAccountFollow.objects.get()
     assert (follow.customer_id, follow.subscribed, follow.scene) == (identity.customer_id, True, "store-SH01")
@@ -274,11 +310,13 @@ def test_oa_subscribe_with_scene_creates_follow_identity_and_timeline(client, br
         *oa.scan(other, "oOPENIDlisi0001", token=OA_TOKEN, crypt=crypt, create_time=int(time.time()) + 5),
         url=OA_URL,
     )
+    apply()
     follow.refresh_from_db()
     assert follow.scene == "store-SH01"
     assert Event.objects.get(name="oa_scanned").properties["scene"] == "poster-618"
 
     post(client, *oa.unsubscribe("oOPENIDlisi0001", token=OA_TOKEN, crypt=crypt), url=OA_URL)
+    apply()
     follow.refresh_from_db()
     assert follow.subscribed is False and follow.unsubscribed_at is not None
     assert Event.objects.filter(name="oa_unsubscribed").count() == 1
@@ -295,6 +333,7 @@ def test_oa_plaintext_mode_checks_the_plain_signature(client, brand):
     assert OfficialAccountFollow.objects.count() == 0
     assert post(client, query, body, url=OA_URL).status_code == 200
     assert post(client, query, body, url=OA_URL).status_code == 200  # a retry
+    apply()
     assert OfficialAccountFollow.objects.get().scene == "store-HZ01"
     assert Event.objects.filter(name="oa_subscribed").count() == 1
 

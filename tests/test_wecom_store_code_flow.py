@@ -10,6 +10,7 @@ from urllib.parse import urlencode
 from siyu.acquisition.models import ChannelCodeAdd
 from siyu.customers.models import Customer, Identity, StaffRelation
 from siyu.tags.models import CustomerTag, Tag, TagGroup
+from siyu.wecom import inbox
 from siyu.wecom.crypto import MsgCrypt
 from tests.fakes.wecom import encrypted_callback, event_xml
 from tests.test_acquisition import AES_KEY, entry, make_code, wecom  # noqa: F401  (fixture)
@@ -40,12 +41,13 @@ def test_scan_store_code_to_profile_tags_welcome_and_attribution(
         welcome_text="欢迎来到{{ store.name }}，我是{{ staff.name }}，进店出示本消息领取小样～",
     )
     welcome_code = wecom.issue_welcome_code("wangxm", "wmScan0001")
+    response = post_event(
+        client, brand, wecom, UserID="wangxm", ExternalUserID="wmScan0001", State=code.state, WelcomeCode=welcome_code
+    )
+    assert response.status_code == 200 and response.content == b""  # answered before anything is applied
+    assert not wecom.api_calls("externalcontact/send_welcome_msg")
     with django_capture_on_commit_callbacks(execute=True):
-        response = post_event(
-            client, brand, wecom, UserID="wangxm", ExternalUserID="wmScan0001", State=code.state,
-            WelcomeCode=welcome_code,
-        )  # fmt: skip
-    assert response.status_code == 200
+        assert inbox.process_all().processed == 1  # the worker's inbox
     identity = Identity.objects.get(workspace=brand.workspace, type="wecom_external_userid", value="wmScan0001")
     customer = Customer.objects.get(pk=identity.customer_id)
     assert customer.owner_staff_id == brand.clerk_a.pk and customer.store_id == brand.store_a.pk
@@ -59,19 +61,20 @@ def test_scan_store_code_to_profile_tags_welcome_and_attribution(
     assert sent.body["text"]["content"] == "欢迎来到上海南京路店，我是王小美，进店出示本消息领取小样～"
 
     # WeCom retries the same push: nothing is recorded twice and no second welcome goes out.
+    again = post_event(
+        client, brand, wecom, UserID="wangxm", ExternalUserID="wmScan0001", State=code.state, WelcomeCode=welcome_code
+    )
     with django_capture_on_commit_callbacks(execute=True):
-        again = post_event(
-            client, brand, wecom, UserID="wangxm", ExternalUserID="wmScan0001", State=code.state,
-            WelcomeCode=welcome_code,
-        )  # fmt: skip
+        assert inbox.process_all().claimed == 0
     assert again.status_code == 200
     assert ChannelCodeAdd.objects.filter(code=code).count() == 1
     assert len([c for c in wecom.calls if c.api == "externalcontact/send_welcome_msg"]) == 1
 
 
 def test_an_unknown_state_adds_the_friend_without_attribution(brand, wecom, client, django_capture_on_commit_callbacks):  # noqa: F811
+    response = post_event(client, brand, wecom, UserID="wangxm", ExternalUserID="wmPlain01", State="nope")
     with django_capture_on_commit_callbacks(execute=True):
-        response = post_event(client, brand, wecom, UserID="wangxm", ExternalUserID="wmPlain01", State="nope")
+        inbox.process_all()
     assert response.status_code == 200
     assert StaffRelation.objects.filter(staff=brand.clerk_a, state="nope").exists()
     assert not ChannelCodeAdd.objects.exists()

@@ -8,8 +8,11 @@ only a hint is ever shown back.
 from __future__ import annotations
 
 from django.db import models
+from django.db.models import Q
 
 from siyu.org.models import Workspace
+
+PENDING = Q(processed_at__isnull=True, failed_at__isnull=True)
 
 
 class WecomApp(models.Model):
@@ -60,12 +63,17 @@ class OfficialAccountApp(models.Model):
 
 
 class CallbackReceipt(models.Model):
-    """One callback event as received: the dedupe log that makes platform retries harmless.
+    """One callback event as received: the inbox the worker applies, and the dedupe log that
+    makes platform retries harmless.
 
     ``dedupe_key`` is built from the fields the platforms document as identifying an event
     (WeCom: Event, ChangeType, UserID, ExternalUserID, CreateTime; OA: FromUserName,
-    CreateTime, Event or MsgId). A receipt with ``processed_at`` set is never handled again;
-    one whose handling failed keeps the error and is retried when the platform retries.
+    CreateTime, Event or MsgId). The endpoint only inserts (a duplicate is acknowledged and
+    dropped by the unique constraint); ``siyu.wecom.inbox`` applies pending receipts. A receipt
+    with ``processed_at`` set is never handled again; one whose handling failed keeps the
+    error, counts ``attempts`` and waits until ``next_attempt_at``; after the last attempt it
+    gets ``failed_at`` and stays for the operator. ``subject`` (the external contact, chat, tag
+    or follower the event is about) keeps one subject's events in arrival order.
     """
 
     class Source(models.TextChoices):
@@ -77,16 +85,32 @@ class CallbackReceipt(models.Model):
     dedupe_key = models.CharField(max_length=300)
     event_type = models.CharField(max_length=64, blank=True, default="")
     change_type = models.CharField(max_length=64, blank=True, default="")
+    # The corp id / app id the push was addressed to (checked by decryption, or the configured
+    # app id in the Official Account's plaintext mode): OA events are parsed with it.
+    receiver = models.CharField(max_length=64, blank=True, default="")
+    subject = models.CharField(max_length=128, blank=True, default="")
     received_at = models.DateTimeField()
     processed_at = models.DateTimeField(null=True, blank=True)
     payload = models.JSONField(default=dict)
     error = models.CharField(max_length=500, blank=True, default="")
+    attempts = models.IntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)  # None: due now
+    failed_at = models.DateTimeField(null=True, blank=True)  # gave up: the operator's to look at
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["workspace", "source", "dedupe_key"], name="callback_receipt_unique"),
         ]
-        indexes = [models.Index(fields=["workspace", "-received_at"], name="callback_receipt_recent")]
+        indexes = [
+            models.Index(fields=["workspace", "-received_at"], name="callback_receipt_recent"),
+            # The inbox's claim scans pending rows in id order; both indexes hold pending rows only.
+            models.Index(fields=["id"], condition=PENDING, name="callback_receipt_pending"),
+            models.Index(
+                fields=["workspace", "source", "subject", "id"],
+                condition=PENDING & ~Q(subject=""),
+                name="callback_receipt_subject",
+            ),
+        ]
 
 
 class ApiCallLog(models.Model):

@@ -198,6 +198,18 @@ def wecom_dedupe_key(payload: dict[str, Any]) -> str:
     return _bounded("|".join(parts))
 
 
+def wecom_subject(payload: dict[str, Any]) -> str:
+    """What a WeCom event is about, for ordering: events of one subject are applied in the
+    order they arrived (an add and the delete that follows it, a chat's updates)."""
+    if external := _text(payload, "ExternalUserID"):
+        return f"contact|{external}"[:128]
+    if chat := _text(payload, "ChatId"):
+        return f"chat|{chat}"[:128]
+    if _text(payload, "Event") == "change_external_tag":
+        return "corp_tags"  # one corp tag list: its changes apply one at a time, in order
+    return ""
+
+
 # ---- Official Account --------------------------------------------------------------------
 
 
@@ -231,6 +243,11 @@ def oa_dedupe_key(payload: dict[str, Any]) -> str:
     if msg_id:
         return _bounded(f"msg|{msg_id}")
     return _bounded("|".join(_text(payload, n) for n in ("FromUserName", "CreateTime", "Event", "EventKey")))
+
+
+def oa_subject(payload: dict[str, Any]) -> str:
+    follower = _text(payload, "FromUserName")
+    return f"openid|{follower}"[:128] if follower else ""
 
 
 def _bounded(key: str) -> str:

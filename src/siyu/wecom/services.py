@@ -1,11 +1,12 @@
-"""WeCom / Official Account services: configuration, the callback receiver (dedupe, then one
-dispatch), the event handlers that update customer profiles, the API client factory and the
-setup check the CLI and the console share.
+"""WeCom / Official Account services: configuration, the callback receiver (one deduplicated
+insert into the inbox), the event dispatch the inbox calls and the handlers that need no API
+read, the API client factory and the setup check the CLI and the console share.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import re
 from dataclasses import dataclass, field
@@ -13,7 +14,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import IntegrityError, transaction
+from django.db import connection, transaction
 
 from siyu.channels.crypto import decrypt_secrets, encrypt_secrets, hint
 from siyu.core import clock
@@ -24,7 +25,7 @@ from siyu.customers.services import Entry, lookup_identities, mark_changed, plac
 from siyu.org.models import OrgUnit, Staff, Workspace
 from siyu.org.services import get_workspace
 from siyu.tracking.services import record_system_events
-from siyu.wecom import rules
+from siyu.wecom import endpoints, rules
 from siyu.wecom.client import (
     DEFAULT_BASE_URL,
     ConfigError,
@@ -92,6 +93,7 @@ def configure_wecom(
     app, _ = WecomApp.objects.update_or_create(
         workspace=workspace, defaults=values, create_defaults={**values, "created_at": now}
     )
+    endpoints.invalidate(CallbackReceipt.Source.WECOM, workspace.slug)
     return app
 
 
@@ -118,6 +120,7 @@ def configure_oa(
     app, _ = OfficialAccountApp.objects.update_or_create(
         workspace=workspace, defaults=values, create_defaults={**values, "created_at": now}
     )
+    endpoints.invalidate(CallbackReceipt.Source.OA, workspace.slug)
     return app
 
 
@@ -140,22 +143,24 @@ class Endpoint:
     crypt: MsgCrypt | None  # None: an OA in plaintext mode
 
 
-def wecom_endpoint(slug: str) -> Endpoint | None:
+def wecom_endpoint(slug: str) -> tuple[Endpoint, dt.datetime] | None:
+    """The endpoint of ``slug`` and the app row's ``updated_at`` (uncached: views go through
+    ``siyu.wecom.endpoints``)."""
     app = WecomApp.objects.select_related("workspace").filter(workspace__slug=slug).first()
     if app is None:
         return None
     aes_key = decrypt_secrets(app.secret).get("aes_key", "")
     crypt = MsgCrypt(app.callback_token, aes_key, app.corp_id)
-    return Endpoint(app.workspace, app.pk, app.callback_token, app.corp_id, crypt)
+    return Endpoint(app.workspace, app.pk, app.callback_token, app.corp_id, crypt), app.updated_at
 
 
-def oa_endpoint(slug: str) -> Endpoint | None:
+def oa_endpoint(slug: str) -> tuple[Endpoint, dt.datetime] | None:
     app = OfficialAccountApp.objects.select_related("workspace").filter(workspace__slug=slug).first()
     if app is None:
         return None
     aes_key = decrypt_secrets(app.secret).get("aes_key", "")
     crypt = MsgCrypt(app.callback_token, aes_key, app.app_id) if aes_key else None
-    return Endpoint(app.workspace, app.pk, app.callback_token, app.app_id, crypt)
+    return Endpoint(app.workspace, app.pk, app.callback_token, app.app_id, crypt), app.updated_at
 
 
 def record_verification(source: str, endpoint: Endpoint) -> None:
@@ -164,84 +169,72 @@ def record_verification(source: str, endpoint: Endpoint) -> None:
     model.objects.filter(pk=endpoint.app_pk).update(callback_verified_at=clock.now())
 
 
-@dataclass(frozen=True)
-class Received:
-    outcome: str  # processed / duplicate / failed
-    receipt_id: int | None = None
+CHAT_SETTLE = dt.timedelta(seconds=2)
+RECEIPT_INSERT = (
+    "INSERT INTO wecom_callbackreceipt (workspace_id, source, dedupe_key, event_type, change_type, receiver, "
+    "subject, received_at, next_attempt_at, payload, error, attempts) "
+    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, {payload}, '', 0) "
+    "ON CONFLICT (workspace_id, source, dedupe_key) DO NOTHING"
+)
 
 
-def receive_event(endpoint: Endpoint, source: str, payload: dict[str, Any]) -> Received:
-    """Handle one decrypted push exactly once.
+def store_receipt(endpoint: Endpoint, source: str, payload: dict[str, Any]) -> bool:
+    """Put one authenticated push in the inbox: one INSERT that the dedupe key's unique
+    constraint turns into nothing for a platform retry. True if it was new.
 
-    Steps: build the dedupe key; insert the receipt (or lock the existing one); a receipt
-    already processed means a platform retry: acknowledge, do nothing. Otherwise parse, hand
-    the event to ``handle_event`` and mark the receipt processed, all in one transaction. If
-    handling fails, the transaction is rolled back and the receipt is stored with the error
-    and without ``processed_at``, so the platform's retry handles it again.
-    """
-    workspace = endpoint.workspace
+    No parsing beyond the dedupe key and no handler: ``siyu.wecom.inbox`` applies it, so the
+    platform gets its answer within milliseconds whatever the event needs (API reads, the
+    OneID placement, welcome messages)."""
     if source == CallbackReceipt.Source.WECOM:
-        key = rules.wecom_dedupe_key(payload)
-        event: rules.Event = rules.parse_wecom_event(payload)
+        key, subject = rules.wecom_dedupe_key(payload), rules.wecom_subject(payload)
     else:
-        key = rules.oa_dedupe_key(payload)
-        event = rules.parse_oa_event(payload, endpoint.receive_id)
-    fields = {
-        "event_type": str(payload.get("Event") or payload.get("MsgType") or "")[:64],
-        "change_type": str(payload.get("ChangeType") or "")[:64],
-        "payload": payload,
-    }
-    try:
-        with transaction.atomic():
-            receipt = _claim_receipt(workspace, source, key, fields)
-            if receipt is None:
-                return Received("duplicate")
-            handle_event(workspace, event)
-            CallbackReceipt.objects.filter(pk=receipt).update(processed_at=clock.now(), error="")
-            return Received("processed", receipt)
-    except Exception as exc:  # any handler failure is kept for the retry and the operator
-        log.exception("%s callback for workspace %s failed: %s", source, workspace.slug, key)
-        stored, _ = CallbackReceipt.objects.update_or_create(
-            workspace=workspace,
-            source=source,
-            dedupe_key=key,
-            defaults={**fields, "error": f"{type(exc).__name__}: {exc}"[:500]},
-            create_defaults={**fields, "received_at": clock.now(), "error": f"{type(exc).__name__}: {exc}"[:500]},
+        key, subject = rules.oa_dedupe_key(payload), rules.oa_subject(payload)
+    event_type = str(payload.get("Event") or payload.get("MsgType") or "")[:64]
+    change_type = str(payload.get("ChangeType") or "")[:64]
+    cast = "%s::jsonb" if connection.vendor == "postgresql" else "%s"
+    now = clock.now()
+    # WeCom updates group details a moment after it pushes the change: read them after that.
+    due = now + CHAT_SETTLE if event_type == "change_external_chat" else None
+    with connection.cursor() as cursor:
+        cursor.execute(
+            RECEIPT_INSERT.format(payload=cast),
+            [
+                endpoint.workspace.pk,
+                source,
+                key,
+                event_type,
+                change_type,
+                endpoint.receive_id[:64],
+                subject,
+                now,
+                due,
+                json.dumps(payload, ensure_ascii=False),
+            ],
         )
-        return Received("failed", stored.pk)
+        return cursor.rowcount == 1
 
 
-def _claim_receipt(workspace: Workspace, source: str, key: str, fields: dict[str, Any]) -> int | None:
-    """The receipt id to process under, or None when it was processed already."""
-    # The unique constraint decides between two deliveries of one event arriving together; the
-    # savepoint keeps the loser's transaction usable.
-    try:
-        with transaction.atomic():
-            return CallbackReceipt.objects.create(
-                workspace=workspace, source=source, dedupe_key=key, received_at=clock.now(), **fields
-            ).pk
-    except IntegrityError:
-        existing = (
-            CallbackReceipt.objects.select_for_update()
-            .filter(workspace=workspace, source=source, dedupe_key=key)
-            .values_list("pk", "processed_at")
-            .first()
-        )
-        if existing is None or existing[1] is not None:
-            return None
-        return existing[0]
+def parse_receipt(source: str, receiver: str, payload: dict[str, Any]) -> rules.Event:
+    """The typed event of a stored receipt."""
+    if source == CallbackReceipt.Source.WECOM:
+        return rules.parse_wecom_event(payload)
+    return rules.parse_oa_event(payload, receiver)
 
 
 # ---- event handlers --------------------------------------------------------------------
 
 
 def handle_event(workspace: Workspace, event: rules.Event) -> None:
-    """The one dispatch from a parsed callback to what it changes.
+    """The one dispatch from a parsed callback to what it changes (called by the inbox, inside
+    the transaction that marks the receipt processed).
 
-    Handled here: WeCom add / add_half / del external contact and del_follow_user; OA
-    subscribe / unsubscribe / SCAN. Everything else is kept in its receipt only (edit needs
-    an API read; groups, tags and transfer results come with sync).
+    Here: WeCom add / add_half / del external contact and del_follow_user; OA subscribe /
+    unsubscribe / SCAN. In ``siyu.wecom.handlers`` (they read the API first): edit_external_contact,
+    transfer_fail, change_external_chat and change_external_tag. Anything else stays in its
+    receipt only.
     """
+    from siyu.wecom import handlers
+
     if isinstance(event, rules.ExternalContactEvent):
         if not event.user_id or not event.external_user_id:
             return
@@ -251,6 +244,14 @@ def handle_event(workspace: Workspace, event: rules.Event) -> None:
             friend_deleted(workspace, event, StaffRelation.Status.DELETED_BY_STAFF)
         elif event.change_type == "del_follow_user":
             friend_deleted(workspace, event, StaffRelation.Status.DELETED_BY_CUSTOMER)
+        elif event.change_type == "edit_external_contact":
+            handlers.contact_edited(workspace, event)
+        elif event.change_type == "transfer_fail":
+            handlers.transfer_failed(workspace, event)
+    elif isinstance(event, rules.ExternalChatEvent) and event.chat_id:
+        handlers.chat_changed(workspace, event)
+    elif isinstance(event, rules.ExternalTagEvent):
+        handlers.corp_tags_changed(workspace, event)
     elif isinstance(event, rules.OaEvent) and event.openid and event.app_id:
         if event.event in ("subscribe", "scan"):
             oa_followed(workspace, event)

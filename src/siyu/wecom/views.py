@@ -4,24 +4,38 @@ Authentication is the platform's signature (token) plus, for encrypted pushes, A
 receiveid checked against our corp / app id. Anything that fails (unknown workspace, forged
 signature, tampered ciphertext, another corp's message, a declaration in the XML, an
 oversized body) is answered 403 / 400 / 413 and leaves nothing behind but one warning log
-line. A valid push is deduplicated and handled in ``services.receive_event``; its answer is
-empty (WeCom) or ``success`` (Official Account), which stops the platform's retries; a
-handler failure answers 500 so the platform retries it.
+line. A valid push costs one INSERT into the inbox (``services.store_receipt``; a platform
+retry of a stored event inserts nothing) and is answered at once: empty (WeCom) or
+``success`` (Official Account), which stops the platform's retries. The worker's inbox
+(``siyu.wecom.inbox``) applies it; handler failures are retried there, not by the platform.
+The configuration comes from an in-process cache (``siyu.wecom.endpoints``), so a push reads
+no configuration from the database.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from typing import TypeVar
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.views.decorators.csrf import csrf_exempt
 
-from siyu.wecom import rules, services
+from siyu.wecom import endpoints, rules, services
 from siyu.wecom.crypto import CallbackRejected, check_signature
 from siyu.wecom.models import CallbackReceipt
+from siyu.wecom.services import Endpoint
+
+T = TypeVar("T")
 
 log = logging.getLogger("siyu.wecom.callbacks")
 MAX_BODY = 64 * 1024  # real pushes are well under 4 KB; group events with member lists stay small
+
+
+class NotEncrypted(CallbackRejected):
+    """The push's mode (plaintext / encrypted) is not the account's."""
+
+    status = 400
 
 
 def _reject(request: HttpRequest, source: str, slug: str, status: int, reason: str) -> HttpResponse:
@@ -48,23 +62,52 @@ def _body(request: HttpRequest) -> bytes | None:
     return body if len(body) <= MAX_BODY else None
 
 
-def _answer(outcome: services.Received, ok_body: str) -> HttpResponse:
-    if outcome.outcome == "failed":
-        return HttpResponse(status=500)
-    return HttpResponse(ok_body, content_type="text/plain; charset=utf-8")
+def _ack(body: str) -> HttpResponse:
+    return HttpResponse(body, content_type="text/plain; charset=utf-8")
+
+
+def _authenticated(source: str, slug: str, endpoint: Endpoint, check: Callable[[Endpoint], T]) -> tuple[Endpoint, T]:
+    """``check(endpoint)``; if the cached endpoint rejects the push, once more with the freshly
+    loaded configuration when it changed in another process (a new token or key)."""
+    try:
+        return endpoint, check(endpoint)
+    except CallbackRejected:
+        fresh = endpoints.reload_after_reject(source, slug)
+        if fresh is None:
+            raise
+        return fresh, check(fresh)
+
+
+def _open_wecom(body: bytes, query: QueryDict) -> Callable[[Endpoint], bytes]:
+    encrypted = rules.parse_xml(body).get("Encrypt")
+    if not isinstance(encrypted, str) or not encrypted:
+        raise rules.BadXml("no Encrypt element")
+    signature, timestamp, nonce = query.get("msg_signature", ""), query.get("timestamp", ""), query.get("nonce", "")
+
+    def check(endpoint: Endpoint) -> bytes:
+        assert endpoint.crypt is not None
+        return endpoint.crypt.open(signature, timestamp, nonce, encrypted)
+
+    return check
 
 
 @csrf_exempt
 def wecom_callback(request: HttpRequest, slug: str) -> HttpResponse:
     source = CallbackReceipt.Source.WECOM
-    endpoint = services.wecom_endpoint(slug)
+    endpoint = endpoints.get(source, slug)
     if endpoint is None or endpoint.crypt is None:
         return _reject(request, source, slug, 403, "unknown workspace or WeCom not configured")
     query = request.GET
-    signature, timestamp, nonce = query.get("msg_signature", ""), query.get("timestamp", ""), query.get("nonce", "")
     if request.method == "GET":
+        signature, timestamp, nonce = query.get("msg_signature", ""), query.get("timestamp", ""), query.get("nonce", "")
+        echostr = query.get("echostr", "")
+
+        def verify(candidate: Endpoint) -> str:
+            assert candidate.crypt is not None
+            return candidate.crypt.verify_url(signature, timestamp, nonce, echostr)
+
         try:
-            echo = endpoint.crypt.verify_url(signature, timestamp, nonce, query.get("echostr", ""))
+            endpoint, echo = _authenticated(source, slug, endpoint, verify)
         except CallbackRejected as exc:
             return _reject(request, source, slug, exc.status, str(exc))
         except UnicodeDecodeError:
@@ -78,15 +121,14 @@ def wecom_callback(request: HttpRequest, slug: str) -> HttpResponse:
     if body is None:
         return _reject(request, source, slug, 413, "body too large")
     try:
-        encrypted = rules.parse_xml(body).get("Encrypt")
-        if not isinstance(encrypted, str) or not encrypted:
-            return _reject(request, source, slug, 400, "no Encrypt element")
-        payload = rules.parse_xml(endpoint.crypt.open(signature, timestamp, nonce, encrypted))
+        endpoint, plain = _authenticated(source, slug, endpoint, _open_wecom(body, query))
+        payload = rules.parse_xml(plain)
     except CallbackRejected as exc:
         return _reject(request, source, slug, exc.status, str(exc))
     except rules.BadXml as exc:
         return _reject(request, source, slug, 400, str(exc))
-    return _answer(services.receive_event(endpoint, source, payload), "")
+    services.store_receipt(endpoint, source, payload)  # a duplicate is acknowledged all the same
+    return _ack("")
 
 
 @csrf_exempt
@@ -94,14 +136,18 @@ def oa_callback(request: HttpRequest, slug: str) -> HttpResponse:
     """Plaintext mode: ``signature`` over (token, timestamp, nonce). Safe mode
     (``encrypt_type=aes``): ``msg_signature`` over Encrypt, decrypted with the app id."""
     source = CallbackReceipt.Source.OA
-    endpoint = services.oa_endpoint(slug)
+    endpoint = endpoints.get(source, slug)
     if endpoint is None:
         return _reject(request, source, slug, 403, "unknown workspace or Official Account not configured")
     query = request.GET
     timestamp, nonce = query.get("timestamp", ""), query.get("nonce", "")
+
+    def plain_signature(candidate: Endpoint) -> None:
+        check_signature(query.get("signature", ""), candidate.token, timestamp, nonce)
+
     if request.method == "GET":
         try:
-            check_signature(query.get("signature", ""), endpoint.token, timestamp, nonce)
+            endpoint, _ = _authenticated(source, slug, endpoint, plain_signature)
         except CallbackRejected as exc:
             return _reject(request, source, slug, exc.status, str(exc))
         services.record_verification(source, endpoint)
@@ -111,23 +157,27 @@ def oa_callback(request: HttpRequest, slug: str) -> HttpResponse:
     body = _body(request)
     if body is None:
         return _reject(request, source, slug, 413, "body too large")
-    try:
+
+    def open_push(candidate: Endpoint) -> bytes:
         if query.get("encrypt_type", "") == "aes":
-            if endpoint.crypt is None:
-                return _reject(request, source, slug, 400, "encrypted push but no EncodingAESKey configured")
+            if candidate.crypt is None:
+                raise NotEncrypted("encrypted push but no EncodingAESKey configured")
             encrypted = rules.parse_xml(body).get("Encrypt")
             if not isinstance(encrypted, str) or not encrypted:
-                return _reject(request, source, slug, 400, "no Encrypt element")
-            plain = endpoint.crypt.open(query.get("msg_signature", ""), timestamp, nonce, encrypted)
-        elif endpoint.crypt is not None:
+                raise rules.BadXml("no Encrypt element")
+            return candidate.crypt.open(query.get("msg_signature", ""), timestamp, nonce, encrypted)
+        if candidate.crypt is not None:
             # The plain signature does not cover the body: in safe mode only encrypted pushes count.
-            return _reject(request, source, slug, 400, "plaintext push to an account in safe mode")
-        else:
-            check_signature(query.get("signature", ""), endpoint.token, timestamp, nonce)
-            plain = body
+            raise NotEncrypted("plaintext push to an account in safe mode")
+        plain_signature(candidate)
+        return body
+
+    try:
+        endpoint, plain = _authenticated(source, slug, endpoint, open_push)
         payload = rules.parse_xml(plain)
     except CallbackRejected as exc:
         return _reject(request, source, slug, exc.status, str(exc))
     except rules.BadXml as exc:
         return _reject(request, source, slug, 400, str(exc))
-    return _answer(services.receive_event(endpoint, source, payload), "success")
+    services.store_receipt(endpoint, source, payload)
+    return _ack("success")
