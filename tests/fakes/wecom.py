@@ -405,8 +405,18 @@ class _Handler(BaseHTTPRequestHandler):
 # ---- callbacks, as WeCom pushes them -------------------------------------------------------
 
 
-def event_xml(corp_id: str, event: str, change_type: str = "", *, create_time: int | None = None, **fields: str) -> str:
-    """A self-built app's event body (before encryption): ``ToUserName=corpid, FromUserName=sys``."""
+def event_xml(
+    corp_id: str,
+    event: str,
+    change_type: str = "",
+    *,
+    create_time: int | None = None,
+    items: dict[str, list[str]] | None = None,
+    **fields: str,
+) -> str:
+    """A self-built app's event body (before encryption): ``ToUserName=corpid, FromUserName=sys``.
+    ``items`` are lists as WeCom nests them: ``{"MemChangeList": ["wmA"]}`` ->
+    ``<MemChangeList><Item><![CDATA[wmA]]></Item></MemChangeList>``."""
     parts = [
         f"<ToUserName><![CDATA[{corp_id}]]></ToUserName>",
         "<FromUserName><![CDATA[sys]]></FromUserName>",
@@ -417,6 +427,8 @@ def event_xml(corp_id: str, event: str, change_type: str = "", *, create_time: i
     if change_type:
         parts.append(f"<ChangeType><![CDATA[{change_type}]]></ChangeType>")
     parts.extend(f"<{name}><![CDATA[{value}]]></{name}>" for name, value in fields.items())
+    for name, values in (items or {}).items():
+        parts.append(f"<{name}>" + "".join(f"<Item><![CDATA[{v}]]></Item>" for v in values) + f"</{name}>")
     return "<xml>" + "".join(parts) + "</xml>"
 
 

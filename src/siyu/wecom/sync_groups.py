@@ -77,7 +77,10 @@ def _apply_group_rows(
     complete: bool,
     counts: Counter[str],
 ) -> dict[str, int]:
-    existing = {g.chat_id: g for g in ExternalGroup.objects.filter(workspace_id=workspace_id)}
+    rows = ExternalGroup.objects.filter(workspace_id=workspace_id)
+    if not complete:  # only the groups read (one callback's chat) can change
+        rows = rows.filter(chat_id__in=list(details))
+    existing = {g.chat_id: g for g in rows}
     new: list[ExternalGroup] = []
     changed: list[ExternalGroup] = []
     for chat_id, chat in details.items():

@@ -39,8 +39,21 @@ TAG_INSERT: dict[str, ColumnType] = {
 SOURCE_REF = "wecom_sync"
 
 
-def pull_corp_tags(workspace_id: int, groups: list[dict[str, Any]]) -> Counter[str]:
-    """Make siyu's linked groups and tags what ``get_corp_tag_list`` says (call in a transaction)."""
+def pull_corp_tags(
+    workspace_id: int,
+    groups: list[dict[str, Any]],
+    *,
+    tag_ids: set[str] | None = None,
+    group_ids: set[str] | None = None,
+) -> Counter[str]:
+    """Make siyu's linked groups and tags what ``get_corp_tag_list`` says (call in a transaction).
+
+    Without ``tag_ids`` / ``group_ids`` ``groups`` is the whole list: linked tags and groups
+    missing from it are deleted / unlinked. With them (a callback about those ids, answered by
+    ``get_corp_tag_list`` filtered to them) only those tags, and the tags of those groups, can
+    be deleted, and only those groups unlinked."""
+    partial = tag_ids is not None or group_ids is not None
+    tag_ids, group_ids = tag_ids or set(), group_ids or set()
     counts: Counter[str] = Counter()
     siyu_groups = list(TagGroup.objects.filter(workspace_id=workspace_id))
     by_gid = {g.wecom_group_id: g for g in siyu_groups if g.wecom_group_id}
@@ -70,12 +83,20 @@ def pull_corp_tags(workspace_id: int, groups: list[dict[str, Any]]) -> Counter[s
                 counts["corp_tags_updated"] += 1
     Tag.objects.bulk_create(new_tags)
     counts["corp_tags_created"] += len(new_tags)
-    gone = [t.pk for t in by_tid.values() if t.wecom_tag_id not in seen_tags]
+    group_gid = {g.pk: g.wecom_group_id for g in siyu_groups}
+    gone = [
+        t.pk
+        for t in by_tid.values()
+        if t.wecom_tag_id not in seen_tags
+        and (not partial or t.wecom_tag_id in tag_ids or group_gid.get(t.group_id) in group_ids)
+    ]
     if gone:
         Tag.objects.filter(pk__in=gone).delete()
         counts["corp_tags_deleted"] += len(gone)
     live_groups = {str(g["group_id"]) for g in groups}
     stale = TagGroup.objects.filter(workspace_id=workspace_id).exclude(wecom_group_id="")
+    if partial:
+        stale = stale.filter(wecom_group_id__in=group_ids)
     counts["tag_groups_unlinked"] += stale.exclude(wecom_group_id__in=live_groups).update(wecom_group_id="")
     return counts
 
@@ -172,14 +193,25 @@ def push_corp_tags(client: WecomClient, workspace_id: int, live_groups: set[str]
 
 
 def apply_customer_tags(
-    workspace_id: int, wanted_tags: dict[int, set[int]], linked: set[int], *, now: dt.datetime, complete: bool
+    workspace_id: int,
+    wanted_tags: dict[int, set[int]],
+    linked: set[int],
+    *,
+    now: dt.datetime,
+    complete: bool,
+    only_customers: bool = False,
 ) -> Counter[str]:
     """Add the linked tags WeCom's follow info gives each customer; with ``complete`` (every
-    member's contacts were read) also remove ``wecom``-sourced ones WeCom no longer has."""
+    member's contacts were read) also remove ``wecom``-sourced ones WeCom no longer has. With
+    ``only_customers`` only the customers in ``wanted_tags`` are looked at (one contact's
+    edit), not the whole workspace."""
     counts: Counter[str] = Counter()
     existing: dict[tuple[int, int], tuple[int, str]] = {}
     if linked:
         condition, params = id_list_condition("tag_id", sorted(linked))
+        if only_customers:
+            customers, customer_params = id_list_condition("customer_id", sorted(wanted_tags))
+            condition, params = f"{condition} AND {customers}", [*params, *customer_params]
         with connection.cursor() as cursor:
             cursor.execute(
                 f"SELECT id, customer_id, tag_id, source FROM tags_customertag WHERE workspace_id = %s AND {condition}",
