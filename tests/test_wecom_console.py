@@ -246,7 +246,18 @@ def test_check_names_the_untrusted_ip_and_where_to_add_it(personas, brand, app, 
     items = check_items(html)
     assert items["token"] is True and items["customer_contact"] is False
     assert "errcode 60020" in html
-    assert "企业微信拒绝了来自 127.0.0.1 的调用" in html and "企业可信IP" in html
+    assert "企业微信看到的调用来自 127.0.0.1" in html and "中加入 127.0.0.1" in html and "企业可信IP" in html
+
+
+def test_cli_check_names_the_ip_to_trust_too(brand, app, fake):
+    from click.testing import CliRunner
+
+    from siyu.cli import main
+
+    fake.untrusted_ip = True
+    result = CliRunner().invoke(main, ["wecom", "check", "--workspace", "acme"])
+    assert result.exit_code == 1
+    assert "企业微信看到的调用来自 127.0.0.1" in result.output and "企业可信IP" in result.output
 
 
 @pytest.mark.parametrize("errcode", [48002, 84074])

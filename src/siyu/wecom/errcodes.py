@@ -89,10 +89,10 @@ def explain(item: CheckItem) -> CheckItem:
         if ip:
             return replace(
                 item,
-                message_zh=f"企业微信拒绝了来自 {ip} 的调用：请在{where_zh}中加入 {ip}（多个出口 IP 用分号分隔），"
-                "保存后再点“检查配置”。",
-                message_en=f"WeCom refused calls from {ip}: add {ip} in {where_en} (separate several IPs with "
-                "semicolons), then run the check again.",
+                message_zh=f"本服务器的出口 IP 不在企业可信 IP 中：企业微信看到的调用来自 {ip}。请在{where_zh}中加入 {ip}"
+                "（多个 IP 用英文分号分隔），保存后再检查一次。",
+                message_en=f"This server's outgoing IP is not trusted: WeCom saw the call come from {ip}. Add {ip} in "
+                f"{where_en} (separate several IPs with semicolons), then run the check again.",
             )
         return replace(
             item,
