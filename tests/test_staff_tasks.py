@@ -133,6 +133,15 @@ def test_store_manager_sees_and_completes_tasks_of_their_store_only(client, bran
     assert (tasks["colleague"].status, tasks["other_store"].status) == ("done", "pending")
 
 
+def test_an_analyst_may_look_at_a_clerks_tasks_but_not_complete_them(client, brand, personas, tasks):
+    login(client, personas.analyst)
+    page = client.get(f"/m/tasks/?staff={brand.clerk_a.pk}").content.decode()
+    assert "回访张三" in page and 'data-testid="task-done"' not in page
+    assert client.post(f"/m/tasks/{tasks['follow'].pk}/done/").status_code == 404
+    tasks["follow"].refresh_from_db()
+    assert tasks["follow"].status == "pending"
+
+
 def test_signed_out_visitors_go_to_the_login(client, tasks):
     answer = client.get("/m/tasks/")
     assert answer.status_code == 302 and answer["Location"].startswith("/login/?next=/m/tasks/")

@@ -10,7 +10,7 @@ from django.db.models import Count, Q
 
 from siyu.content.models import Material
 from siyu.core import clock
-from siyu.org.models import Membership, Staff, Workspace
+from siyu.org.models import Membership, Role, Staff, Workspace
 from siyu.org.rules import Scope
 from siyu.workbench.models import StaffTask
 
@@ -37,8 +37,14 @@ def can_manage_staff(scope: Scope, staff: Staff) -> bool:
     return scope.kind == "units" and bool(scope.unit_path) and staff.org_unit.path.startswith(scope.unit_path)
 
 
-def may_act_on(scope: Scope, own: Staff | None, staff: Staff) -> bool:
-    return (own is not None and own.pk == staff.pk) or can_manage_staff(scope, staff)
+def may_act_on(scope: Scope, own: Staff | None, staff: Staff, *, change: bool = False) -> bool:
+    """Own tasks always; another staff member's when they are in the viewer's scope. Analysts
+    see workspace-wide but only read: they may look, not complete (``change``)."""
+    if own is not None and own.pk == staff.pk:
+        return True
+    if change and scope.role == Role.ANALYST:
+        return False
+    return can_manage_staff(scope, staff)
 
 
 @dataclass(frozen=True)

@@ -97,6 +97,7 @@ def task_page(request: HttpRequest) -> HttpResponse:
     context = {
         "staff": staff,
         "viewing_other": own is None or own.pk != staff.pk,
+        "can_complete": queries.may_act_on(access.scope, own, staff, change=True),
         "groups": queries.pending_groups(access.workspace, staff),
         "done": queries.recently_done(access.workspace, staff),
         "today": queries.today(access.workspace),
@@ -116,7 +117,7 @@ def task_done(request: HttpRequest, task_id: int) -> HttpResponse:
         else None
     )
     own = queries.own_staff(access.memberships, access.workspace)
-    if task is None or not queries.may_act_on(access.scope, own, task.staff):
+    if task is None or not queries.may_act_on(access.scope, own, task.staff, change=True):
         return _notice(request, _("找不到该任务"), _("该任务不存在，或不在你的管理范围内。"), 404)
     complete_task(access.workspace.pk, task.pk, user=request.user)
     task.refresh_from_db()
