@@ -8,6 +8,7 @@ from siyu.channels.sandbox.channel import SandboxChannel
 from siyu.channels.sms.aliyun import AliyunSmsChannel
 from siyu.channels.sms.tencent import TencentSmsChannel
 from siyu.channels.webhook.channel import WebhookChannel
+from siyu.channels.wecom.channel import WecomMassChannel
 
 CHANNELS: dict[str, Channel] = {
     channel.provider: channel
@@ -17,6 +18,7 @@ CHANNELS: dict[str, Channel] = {
         WebhookChannel(),
         AliyunSmsChannel(),
         TencentSmsChannel(),
+        WecomMassChannel(),
     )
 }
 

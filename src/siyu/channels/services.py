@@ -13,7 +13,7 @@ from django.db import connection, transaction
 
 from siyu.channels import crypto
 from siyu.channels.base import AccountConfig, Health, SettingsError
-from siyu.channels.models import ChannelAccount, ComplianceSettings, Medium, OptOut
+from siyu.channels.models import ChannelAccount, ComplianceSettings, Medium, OptOut, WecomCapMode
 from siyu.channels.registry import get_channel
 from siyu.core import clock
 from siyu.core.errors import InvalidInput, NotFound
@@ -60,6 +60,11 @@ def create_account(
         raise InvalidInput("rate_per_second must be between 0 and 100000", field="rate_per_second")
     settings, secrets = dict(settings or {}), dict(secrets or {})
     _validate(channel, settings, secrets)
+    if hasattr(channel, "validate_workspace"):  # e.g. WeCom: the workspace's app must be configured
+        try:
+            channel.validate_workspace(workspace.pk)
+        except SettingsError as exc:
+            raise InvalidInput(exc.message, field=exc.field) from None
     if ChannelAccount.objects.filter(workspace=workspace, name=name).exists():
         raise InvalidInput(f"已有同名渠道账号 / an account named '{name}' exists", field="name")
     now = clock.now()
@@ -246,6 +251,10 @@ def update_compliance_settings(workspace: Workspace, *, user=None, **changes: An
             setattr(obj, name, value)
     if obj.window_start == obj.window_end:
         raise InvalidInput("the window must not start and end at the same time", field="window_end")
+    if "wecom_cap_mode" in changes:
+        if changes["wecom_cap_mode"] not in WecomCapMode.values:
+            raise InvalidInput("须为 month / week / day / must be month, week or day", field="wecom_cap_mode")
+        obj.wecom_cap_mode = changes["wecom_cap_mode"]
     if "sms_optout_suffix" in changes:
         suffix = str(changes["sms_optout_suffix"] or "").strip()
         if not suffix or len(suffix) > 32:

@@ -24,6 +24,7 @@ from siyu.core.errors import InvalidInput, NotFound
 from siyu.core.sql import adapt
 from siyu.messaging.models import Broadcast, BroadcastVariant, OutboundMessage, Purpose, QuietPolicy
 from siyu.messaging.rules import HOLDOUT_MULT, VARIANT_MOD, VARIANT_MULT, Lift, lift
+from siyu.messaging.wecom_mass import sender_sql
 from siyu.org.models import Workspace
 from siyu.org.services import audit
 from siyu.segments.models import Segment
@@ -302,13 +303,26 @@ def send(broadcast: Broadcast, *, now: dt.datetime | None = None, user=None) -> 
 
 
 def materialize(broadcast: Broadcast, now: dt.datetime) -> Broadcast:
-    """Write one outbox row per audience member (variant or holdout): one statement."""
+    """Write one outbox row per audience member (variant or holdout): one statement.
+
+    A WeCom message also names its sender (``payload.sender``, the staff member whose friend
+    the customer is, ``wecom_mass.sender_sql``); a customer who is nobody's friend is
+    suppressed as ``not_friend`` right here.
+    """
     variants = list(broadcast.variants.order_by("id"))
     aud_sql, aud_params = audience_sql(broadcast)
     holdout, variant = _assignment_sql(broadcast, variants)
     pg = connection.vendor == "postgresql"
     key = "'bc:' || %s || ':' || a.customer_id" if not pg else "'bc:' || %s::text || ':' || a.customer_id::text"
     payload = "'{}'::jsonb" if pg else "'{}'"
+    state = f"CASE WHEN {holdout} THEN 'holdout' ELSE 'queued' END"
+    reason = "''"
+    if broadcast.account.medium == "wecom":
+        aud_sql = f"SELECT w.customer_id, {sender_sql('w.customer_id')} AS sender FROM ({aud_sql}) w"
+        build = "jsonb_build_object('sender', a.sender)" if pg else "json_object('sender', a.sender)"
+        payload = f"(CASE WHEN a.sender IS NULL THEN {payload} ELSE {build} END)"
+        state = f"CASE WHEN {holdout} THEN 'holdout' WHEN a.sender IS NULL THEN 'suppressed' ELSE 'queued' END"
+        reason = f"CASE WHEN NOT ({holdout}) AND a.sender IS NULL THEN 'not_friend' ELSE '' END"
     with transaction.atomic():
         # Claim the start: only one caller moves the broadcast to sending.
         started = Broadcast.objects.filter(
@@ -324,7 +338,7 @@ def materialize(broadcast: Broadcast, now: dt.datetime) -> Broadcast:
                 "quiet_policy, not_before, attempts, claimed_by, provider_ref, error_code, error_message, "
                 "created_at, updated_at) "
                 f"SELECT %s, a.customer_id, %s, %s, %s, {key}, %s, {variant}, '', '', '', {payload}, "
-                f"CASE WHEN {holdout} THEN 'holdout' ELSE 'queued' END, '', %s, NULL, 0, '', '', '', '', %s, %s "
+                f"{state}, {reason}, %s, NULL, 0, '', '', '', '', %s, %s "
                 f"FROM ({aud_sql}) a WHERE 1 = 1 ON CONFLICT DO NOTHING",  # WHERE: SQLite reads ON as a join
                 [
                     broadcast.workspace_id,

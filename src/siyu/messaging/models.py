@@ -164,3 +164,50 @@ class OutboundMessage(models.Model):
             models.Index(fields=["workspace", "-id"], name="outbound_recent"),
             models.Index(fields=["customer", "-id"], name="outbound_customer"),
         ]
+
+
+class WecomMassTask(models.Model):
+    """One WeCom mass-send task (``add_msg_template``): one staff member, their own customers.
+
+    Written *before* the call (``msgid`` empty, status ``creating``, with the outbox ids it
+    carries) so a worker that dies between WeCom's answer and our record leaves a trace that
+    recovery can match against ``get_groupmsg_list_v2`` instead of creating a second task.
+    Polling (``messaging.wecom_poll``) fills in the counts and closes it.
+    """
+
+    class Status(models.TextChoices):
+        CREATING = "creating", "创建中"
+        OPEN = "open", "待员工确认"
+        SENT = "sent", "员工已发送"
+        EXPIRED = "expired", "超时未确认"
+        FAILED = "failed", "创建失败"
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+", db_index=False)
+    account = models.ForeignKey(ChannelAccount, on_delete=models.CASCADE, related_name="+", db_index=False)
+    broadcast = models.ForeignKey(Broadcast, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    sender = models.ForeignKey("org.Staff", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    sender_userid = models.CharField(max_length=64)
+    msgid = models.CharField(max_length=100, blank=True, default="")
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.CREATING)
+    text = models.TextField(blank=True, default="")
+    message_ids = models.JSONField(default=list, blank=True)  # outbox rows this task carries
+    fail_list = models.JSONField(default=list, blank=True)  # external_userids WeCom refused at creation
+    recipients = models.IntegerField(default=0)
+    delivered = models.IntegerField(default=0)
+    not_friend = models.IntegerField(default=0)
+    cap_hit = models.IntegerField(default=0)
+    sent_at = models.DateTimeField(null=True, blank=True)  # when the staff member sent it
+    reminded_at = models.JSONField(default=list, blank=True)  # ISO times of remind_groupmsg_send
+    created_at = models.DateTimeField()
+    last_polled_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["msgid"], condition=~Q(msgid=""), name="wecom_mass_msgid"),
+        ]
+        indexes = [
+            models.Index(fields=["status", "created_at"], name="wecom_mass_open"),
+            models.Index(fields=["broadcast"], name="wecom_mass_broadcast"),
+            models.Index(fields=["account", "created_at"], name="wecom_mass_account"),
+        ]
