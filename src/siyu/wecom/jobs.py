@@ -24,6 +24,7 @@ from django_tasks import task
 from siyu.core.errors import DomainError
 from siyu.core.schedule import job
 from siyu.org.models import Workspace
+from siyu.wecom.client import WecomClient
 from siyu.wecom.models import WecomApp
 
 log = logging.getLogger("siyu.wecom")
@@ -72,7 +73,7 @@ def rebalance_channel_codes() -> dict[str, Any]:
     """Re-push rotating / store codes whose on-duty staff changed; ``{slug: counts}`` for the
     workspaces that have such codes."""
     from siyu.acquisition.models import ChannelCode
-    from siyu.acquisition.services import ROTATING_KINDS, rebalance
+    from siyu.acquisition.services import ROTATING_KINDS, gateways_for, rebalance
 
     with_codes = (
         ChannelCode.objects.filter(status=ChannelCode.Status.ACTIVE, kind__in=ROTATING_KINDS)
@@ -82,12 +83,16 @@ def rebalance_channel_codes() -> dict[str, Any]:
     workspaces = Workspace.objects.filter(pk__in=with_codes).filter(pk__in=WecomApp.objects.values("workspace_id"))
     out: dict[str, Any] = {}
     for workspace in workspaces.order_by("pk"):
+        gateways = gateways_for(workspace)
         try:
-            report = rebalance(workspace)
+            report = rebalance(workspace, gateways=gateways)
         except Exception as exc:  # e.g. WeCom unreachable: try again next period
             log.exception("rebalancing channel codes of %s failed", workspace.slug)
             out[workspace.slug] = {"error": f"{type(exc).__name__}: {exc}"[:300]}
             continue
+        finally:
+            if isinstance(gateways.wecom, WecomClient):
+                gateways.wecom.close()  # its HTTP connections; a run every 5 minutes must not leak them
         out[workspace.slug] = {
             "checked": report.checked,
             "calls": report.calls,
