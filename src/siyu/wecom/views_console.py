@@ -21,6 +21,7 @@ from siyu.wecom import errcodes, services, setup_actions, setup_queries
 from siyu.wecom.models import OfficialAccountApp, WecomApp
 
 SYNC_POLL_SECONDS = 2
+CHECK_TIMEOUT_SECONDS = 5.0
 CHECK_LABELS = {
     "configured": gettext_lazy("应用配置"),
     "token": gettext_lazy("Secret 与企业 ID"),
@@ -110,7 +111,8 @@ def wecom_settings(request: HttpRequest) -> HttpResponse:
                 return redirect("console:wecom_settings")
         status = 400
     elif action == "check":
-        report = services.check(workspace)
+        # A shorter timeout than the worker's: the operator is waiting on this request.
+        report = services.check(workspace, timeout=CHECK_TIMEOUT_SECONDS)
         check_items = [_item_row(errcodes.explain(item)) for item in report.items]
         app = WecomApp.objects.filter(workspace=workspace).first()
     elif action == "sync":
