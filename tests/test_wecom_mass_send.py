@@ -355,3 +355,59 @@ def test_remind_at_most_three_times_a_day(brand, fake, tag, account, clock_at): 
 def test_default_cap_mode_is_the_month(brand):
     assert compliance_settings(brand.workspace.pk).wecom_cap_mode == "month"
     assert ComplianceSettings._meta.get_field("wecom_cap_mode").default == "month"
+
+
+# ---- console -----------------------------------------------------------------------------------------
+
+
+def test_console_compliance_form_sets_the_wecom_cap(personas, brand):
+    from tests.test_reach_console import login
+
+    client = login(personas.hq_admin)
+    html = client.get("/compliance/").content.decode()
+    assert 'data-testid="wecom-cap-mode"' in html and '<option value="month" selected>' in html
+    form = {
+        "daily_cap": "2", "weekly_cap": "5", "window_start": "08:00", "window_end": "21:00",
+        "sms_optout_suffix": "拒收请回复R", "optout_keywords": "T", "wecom_cap_mode": "week",
+    }  # fmt: skip
+    assert client.post("/compliance/", form).status_code == 302
+    assert compliance_settings(brand.workspace.pk).wecom_cap_mode == "week"
+    html = client.post("/compliance/", {**form, "wecom_cap_mode": "year"}).content.decode()
+    assert 'data-error-for="wecom_cap_mode"' in html
+    assert compliance_settings(brand.workspace.pk).wecom_cap_mode == "week"
+
+
+def test_broadcast_page_shows_staff_tasks_and_reminds(personas, brand, fake, tag, account):
+    from tests.test_reach_console import login
+
+    customer(brand, fake, tag, "wmC1", friends=[brand.clerk_a])
+    customer(brand, fake, tag, "wmC2", friends=[brand.clerk_b])
+    customer(brand, fake, tag, "wmC3", friends=[brand.clerk_b])
+    sent = broadcast(brand, account, tag)
+    client = login(personas.hq_admin)
+    html = client.get(f"/broadcasts/{sent.pk}/").content.decode()
+    assert 'data-testid="no-wecom-tasks"' in html  # queued, no task yet
+    run()
+    msgid_a = next(m.msgid for m in group_msgs(fake).values() if m.creator == "wangxm")
+    received_elsewhere(fake, "wmC1", 30)
+    confirm_group_message(fake, msgid_a, "wangxm")
+    poll_group_messages()
+    html = client.get(f"/broadcasts/{sent.pk}/").content.decode()
+    assert html.count('data-testid="wecom-task-row"') == 2
+    assert "王小美" in html and "赵敏" in html and "已发送" in html and "待确认" in html
+    assert html.count('data-testid="remind"') == 1  # only the task still waiting
+    task_b = WecomMassTask.objects.get(sender=brand.clerk_b)
+    for left in (2, 1, 0):
+        response = client.post(f"/broadcasts/{sent.pk}/", {"action": "remind", "task": task_b.pk}, follow=True)
+        assert f"还可提醒 {left} 次" in response.content.decode()
+    response = client.post(f"/broadcasts/{sent.pk}/", {"action": "remind", "task": task_b.pk}, follow=True)
+    assert "24 小时内最多提醒 3 次" in response.content.decode()
+    assert len(fake.api_calls("externalcontact/remind_groupmsg_send")) == 3
+    # A store manager sees their store's staff only, and cannot remind.
+    html = login(personas.manager_a).get(f"/broadcasts/{sent.pk}/").content.decode()
+    assert html.count('data-testid="wecom-task-row"') == 1 and "赵敏" not in html
+    assert 'data-testid="remind"' not in html
+    assert (
+        login(personas.manager_a).post(f"/broadcasts/{sent.pk}/", {"action": "remind", "task": task_b.pk}).status_code
+        == 403
+    )

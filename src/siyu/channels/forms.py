@@ -17,7 +17,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from siyu.channels.base import Channel
-from siyu.channels.models import ChannelAccount, ComplianceSettings, Medium
+from siyu.channels.models import ChannelAccount, ComplianceSettings, Medium, WecomCapMode
 
 
 @dataclass(frozen=True)
@@ -156,6 +156,12 @@ class ComplianceForm(forms.Form):
         max_length=32,
         help_text=_("自动加在每条营销短信末尾，例如“拒收请回复R”"),
     )
+    wecom_cap_mode = forms.ChoiceField(
+        label=_("企业微信群发上限（每位客户）"),
+        choices=WecomCapMode.choices,
+        required=False,  # left out: unchanged
+        help_text=_("与企业微信管理后台「客户联系 → 群发」的设置保持一致；超出的客户不生成群发任务"),
+    )
     optout_keywords = forms.CharField(
         label=_("退订关键词"),
         max_length=500,
@@ -179,6 +185,7 @@ class ComplianceForm(forms.Form):
             "window_end": _hhmm(settings.window_end),
             "sms_optout_suffix": settings.sms_optout_suffix,
             "optout_keywords": ", ".join(settings.optout_keywords or []),
+            "wecom_cap_mode": settings.wecom_cap_mode,
         }
         for medium, limits in (settings.channel_caps or {}).items():
             for period, value in limits.items():
@@ -205,6 +212,7 @@ class ComplianceForm(forms.Form):
             "sms_optout_suffix": data["sms_optout_suffix"],
             "optout_keywords": [w for w in re.split(r"[,，、\s]+", data["optout_keywords"]) if w],
             "channel_caps": caps,
+            **({"wecom_cap_mode": data["wecom_cap_mode"]} if data.get("wecom_cap_mode") else {}),
         }
 
     def add_service_error(self, field: str | None, message: str) -> None:

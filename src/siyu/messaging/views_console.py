@@ -42,9 +42,9 @@ from siyu.core.limits import valid_id
 from siyu.core.sql import adapt
 from siyu.customers import queries as customer_queries
 from siyu.customers.models import Consent
-from siyu.messaging import broadcasts
+from siyu.messaging import broadcasts, wecom_poll
 from siyu.messaging.broadcasts import MAX_VARIANTS, VariantIn
-from siyu.messaging.models import Broadcast, OutboundMessage, Purpose, QuietPolicy
+from siyu.messaging.models import Broadcast, OutboundMessage, Purpose, QuietPolicy, WecomMassTask
 from siyu.org.models import Role
 from siyu.org.rules import mask_identity
 from siyu.segments.models import Segment
@@ -379,6 +379,8 @@ def broadcast_detail(request: HttpRequest, broadcast_id: int) -> HttpResponse:
         if not can_send(access):
             return render(request, "console/forbidden.html", status=403)
         try:
+            if request.POST.get("action") == "remind":
+                return remind_staff(request, broadcast)
             if request.POST.get("action") == "cancel":
                 stopped = broadcasts.cancel(broadcast, user=request.user)
                 messages.success(request, _("群发已取消，%(n)s 条未发出的消息不再发送。") % {"n": f"{stopped:,}"})
@@ -393,6 +395,8 @@ def broadcast_detail(request: HttpRequest, broadcast_id: int) -> HttpResponse:
         return redirect("console:broadcast", broadcast_id=broadcast.pk)
     context = detail_context(broadcast)
     context["can_send"] = can_send(access)
+    if broadcast.account.medium == "wecom" and broadcast.started_at is not None:
+        context["wecom_tasks"] = wecom_task_rows(broadcast, access)
     if request.htmx and request.GET.get("part") == "report":
         if broadcast.status == Broadcast.Status.SENDING:
             return render(request, "console/reach/_broadcast_report.html", context)
@@ -401,6 +405,39 @@ def broadcast_detail(request: HttpRequest, broadcast_id: int) -> HttpResponse:
         response["HX-Refresh"] = "true"
         return response
     return render(request, "console/reach/broadcast_detail.html", context)
+
+
+def wecom_task_rows(broadcast: Broadcast, access: Access) -> list[dict[str, Any]]:
+    """Per staff member: their WeCom mass-send task, its status and results (a store manager
+    sees the staff of their stores)."""
+    tasks = WecomMassTask.objects.filter(broadcast=broadcast).exclude(msgid="").select_related("sender")
+    if access.scope.kind != "all":
+        tasks = tasks.filter(sender__org_unit__path__startswith=access.scope.unit_path)
+    return [
+        {
+            "task": t,
+            "name": t.sender.name if t.sender else t.sender_userid,
+            "status": _("已发送") if t.sent_at else t.get_status_display() if t.status != "open" else _("待确认"),
+            "sent": t.sent_at is not None,
+            "reminders_left": wecom_poll.reminders_left(t),
+            "can_remind": t.status == WecomMassTask.Status.OPEN and t.sent_at is None,
+        }
+        for t in tasks.order_by("id")
+    ]
+
+
+def remind_staff(request: HttpRequest, broadcast: Broadcast) -> HttpResponse:
+    """提醒员工: WeCom reminds the sender of a task (≤3 times per 24 hours)."""
+    task = WecomMassTask.objects.filter(broadcast=broadcast, pk=int_or_none(request.POST.get("task")) or 0).first()
+    if task is None:
+        raise Http404(_("群发任务不存在"))
+    try:
+        left = wecom_poll.remind(task, user=request.user)
+    except InvalidInput as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, _("已提醒员工确认发送，24 小时内还可提醒 %(n)s 次。") % {"n": left})
+    return redirect("console:broadcast", broadcast_id=broadcast.pk)
 
 
 def detail_context(broadcast: Broadcast) -> dict[str, Any]:
