@@ -411,3 +411,47 @@ def test_broadcast_page_shows_staff_tasks_and_reminds(personas, brand, fake, tag
         login(personas.manager_a).post(f"/broadcasts/{sent.pk}/", {"action": "remind", "task": task_b.pk}).status_code
         == 403
     )
+
+
+def test_preview_counts_non_friends_and_personal_text_is_refused(brand, fake, tag, account):
+    customer(brand, fake, tag, "wmP1", friends=[brand.clerk_a])
+    customer(brand, fake, tag, "wmP2")  # nobody's friend
+    draft = broadcasts.create_broadcast(
+        brand.workspace, name="预览", account_id=account.pk, tags_any=[tag.pk], variants=[VariantIn("A", 1, body=TEXT)]
+    )
+    shown = broadcasts.preview(draft)
+    assert (shown["would_send"], shown["suppressed"]) == (1, {"not_friend": 1})
+    for body in ("{{ customer.name }}，双十二见", "点击 {{ link('https://acme.example/s') }}", "字" * 1400):
+        with pytest.raises(InvalidInput) as bad:
+            broadcasts.create_broadcast(
+                brand.workspace, name="个性化", account_id=account.pk, tags_any=[tag.pk],
+                variants=[VariantIn("A", 1, body=body)],
+            )  # fmt: skip
+        assert bad.value.field == "variants.0.body"
+
+
+def test_a_lost_answer_is_unknown_until_polling_finds_the_task(brand, fake, tag, account, monkeypatch, clock_at):  # noqa: F811
+    from tests.fakes import wecom as fake_module
+
+    customer(brand, fake, tag, "wmL1", friends=[brand.clerk_a])
+    broadcast(brand, account, tag)
+    original = fake_module.ROUTES[("POST", "externalcontact/add_msg_template")]
+
+    def created_then_hang_up(fake_, query, body):
+        original(fake_, query, body)  # WeCom creates the task; the connection drops before the answer
+        raise ConnectionAbortedError("answer lost")
+
+    monkeypatch.setitem(fake_module.ROUTES, ("POST", "externalcontact/add_msg_template"), created_then_hang_up)
+    run()
+    monkeypatch.setitem(fake_module.ROUTES, ("POST", "externalcontact/add_msg_template"), original)
+    assert by_ext()["wmL1"].state == "unknown"
+    clock_at(NOON + dt.timedelta(hours=2))
+    run()
+    assert len(group_msgs(fake)) == 1  # never resent
+    assert poll_group_messages()["found"] == 1
+    msgid = next(iter(group_msgs(fake)))
+    assert (by_ext()["wmL1"].state, by_ext()["wmL1"].provider_ref) == ("sent", msgid)
+    assert StaffTask.objects.get(staff=brand.clerk_a).source_id == msgid
+    confirm_group_message(fake, msgid, "wangxm")
+    poll_group_messages()
+    assert by_ext()["wmL1"].state == "delivered"

@@ -24,7 +24,7 @@ from siyu.core.errors import InvalidInput, NotFound
 from siyu.core.sql import adapt
 from siyu.messaging.models import Broadcast, BroadcastVariant, OutboundMessage, Purpose, QuietPolicy
 from siyu.messaging.rules import HOLDOUT_MULT, VARIANT_MOD, VARIANT_MULT, Lift, lift
-from siyu.messaging.wecom_mass import sender_sql
+from siyu.messaging.wecom_mass import check_text, sender_sql
 from siyu.org.models import Workspace
 from siyu.org.services import audit
 from siyu.segments.models import Segment
@@ -162,6 +162,8 @@ def _clean_variants(
         if not body.strip():
             raise InvalidInput("内容不能为空 / the message body is empty", field=f"{prefix}.body")
         check_template(body, field=f"{prefix}.body", medium=account.medium)
+        if account.provider == "wecom":
+            check_text(body, field=f"{prefix}.body")
         if subject:
             check_template(subject, field=f"{prefix}.subject", medium=account.medium, max_length=200)
         elif account.medium == "email":
@@ -251,6 +253,10 @@ def preview(broadcast: Broadcast, now: dt.datetime | None = None) -> dict[str, A
         f"SELECT a.customer_id AS id, a.customer_id, %s AS medium, %s AS purpose, '' AS to_address "
         f"FROM ({aud_sql}) a WHERE NOT ({holdout})"
     )
+    # WeCom: a customer who is no staff member's friend is suppressed before the gate.
+    friendly = f"{sender_sql('a.customer_id')} IS NOT NULL" if account.medium == "wecom" else ""
+    if friendly:
+        candidates += f" AND {friendly}"
     sql, params = gate.gate_sql(
         policy,
         workspace_id=broadcast.workspace_id,
@@ -265,6 +271,10 @@ def preview(broadcast: Broadcast, now: dt.datetime | None = None) -> dict[str, A
         audience, held_out = cursor.fetchone()
         cursor.execute(f"SELECT reason, COUNT(*) FROM ({sql}) g GROUP BY reason", params)
         by_reason = dict(cursor.fetchall())
+        if friendly:
+            cursor.execute(f"SELECT COUNT(*) FROM ({aud_sql}) a WHERE NOT ({holdout}) AND NOT ({friendly})", aud_params)
+            by_reason["not_friend"] = cursor.fetchone()[0]
+            by_reason = {k: v for k, v in by_reason.items() if v}
     would_send = by_reason.pop("", 0)
     quiet = by_reason.get("quiet_hours", 0)
     if broadcast.quiet_policy == QuietPolicy.HOLD and quiet:

@@ -14,9 +14,12 @@ def poll_group_messages() -> dict:
     from siyu.messaging.wecom_poll import poll_workspace
     from siyu.wecom.client import WecomError
 
-    summary = {"workspaces": 0, "tasks": 0, "changed": 0, "sent": 0, "expired": 0, "rate_limited": 0, "errors": 0}
+    summary = {"workspaces": 0, "tasks": 0, "changed": 0, "sent": 0, "expired": 0, "found": 0}
+    summary.update(rate_limited=0, errors=0)
     workspace_ids = set(
-        WecomMassTask.objects.filter(status=WecomMassTask.Status.OPEN).values_list("workspace_id", flat=True)
+        WecomMassTask.objects.filter(status__in=[WecomMassTask.Status.OPEN, WecomMassTask.Status.CREATING]).values_list(
+            "workspace_id", flat=True
+        )
     )
     for workspace in Workspace.objects.filter(pk__in=workspace_ids).order_by("pk"):
         summary["workspaces"] += 1
@@ -26,7 +29,7 @@ def poll_group_messages() -> dict:
         except (WecomError, NotFound):  # one workspace's broken setup must not stop the others
             summary["errors"] += 1
             continue
-        for key in ("tasks", "changed", "sent", "expired", "errors"):
+        for key in ("tasks", "changed", "sent", "expired", "found", "errors"):
             summary[key] += result[key]
         summary["rate_limited"] += int(result["rate_limited"])
     return summary

@@ -59,6 +59,33 @@ def sender_sql(customer: str) -> str:
     )
 
 
+# Per-recipient variables: each would give every customer their own text, so their own task.
+PER_RECIPIENT = ("customer", "staff", "store", "link", "unsubscribe_url")
+
+
+def check_text(body: str, *, field: str) -> None:
+    """A WeCom mass message is one text for all of a staff member's customers (WeCom has no
+    per-customer fields): refuse per-recipient variables and text over 4000 bytes."""
+    from jinja2 import Environment, meta
+    from jinja2.exceptions import TemplateSyntaxError
+
+    from siyu.core.errors import InvalidInput
+
+    try:
+        used = meta.find_undeclared_variables(Environment().parse(body))
+    except TemplateSyntaxError:
+        return  # check_template names the syntax error
+    personal = sorted(used & set(PER_RECIPIENT))
+    if personal:
+        raise InvalidInput(
+            f"企业微信群发是同一段文字发给员工的全部客户，不能使用 {', '.join(personal)} 变量 / "
+            "a WeCom mass message is one text for all recipients: no per-customer variables",
+            field=field,
+        )
+    if len(body.encode()) > MAX_TEXT_BYTES:
+        raise InvalidInput("企业微信群发文字最多 4000 字节 / at most 4000 bytes of text", field=field)
+
+
 # ---- send ---------------------------------------------------------------------------------------
 
 

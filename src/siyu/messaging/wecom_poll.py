@@ -7,6 +7,10 @@ status, written back to the outbox with ``record_receipts`` (by msgid + external
 - 1 → delivered; 2 → failed ``not_friend``; 3 → failed ``wecom_cap_hit`` (WeCom's own cap:
   the customer already received another mass message); 0 → still waiting.
 
+A task whose creation had no answer (a timeout: its messages are ``unknown``) is looked up
+in ``get_groupmsg_list_v2`` after a couple of minutes; found, its messages become ``sent``
+and it is polled like the others.
+
 A task the member has not sent within ``WECOM_MASS_TASK_HOURS`` (default 72) is closed: its
 waiting messages fail as ``not_confirmed`` and the staff task expires. A 45009 stops the
 round for that workspace (nothing is lost: the next round asks again).
@@ -42,6 +46,8 @@ STATUS = {
 }
 NOT_CONFIRMED = ("not_confirmed", "员工未在时限内确认发送 / the staff member did not send the task in time")
 REMINDS_PER_DAY = 3
+# A creation without an answer is looked up after this long (no live call takes that long).
+UNANSWERED_AFTER = dt.timedelta(minutes=2)
 
 
 def task_window() -> dt.timedelta:
@@ -58,11 +64,24 @@ def poll_workspace(workspace: Workspace, *, now: dt.datetime | None = None, **cl
     from siyu.wecom.services import client_for
 
     now = now or clock.now()
-    summary = {"tasks": 0, "changed": 0, "sent": 0, "expired": 0, "rate_limited": False, "errors": 0}
+    summary = {"tasks": 0, "changed": 0, "sent": 0, "expired": 0, "found": 0, "rate_limited": False, "errors": 0}
     tasks = list(open_tasks(workspace.pk).order_by(F("last_polled_at").asc(nulls_first=True), "id"))
-    if not tasks:
+    unanswered = list(
+        WecomMassTask.objects.filter(
+            workspace_id=workspace.pk, status=WecomMassTask.Status.CREATING,
+            created_at__lt=now - UNANSWERED_AFTER, created_at__gte=now - task_window(),
+        ).order_by("id")
+    )  # fmt: skip
+    if not tasks and not unanswered:
         return summary
     with client_for(workspace, **client_options) as client:
+        try:
+            summary["found"] = sum(_find_unanswered(client, task) for task in unanswered)
+        except RateLimited:
+            summary["rate_limited"] = True
+            return summary
+        if summary["found"]:
+            tasks = list(open_tasks(workspace.pk).order_by(F("last_polled_at").asc(nulls_first=True), "id"))
         for task in tasks:
             try:
                 changed, state = _poll_task(client, task, now)
@@ -72,12 +91,42 @@ def poll_workspace(workspace: Workspace, *, now: dt.datetime | None = None, **cl
             except WecomError:
                 log.exception("polling WeCom task %s failed", task.msgid)
                 summary["errors"] += 1
+                if now - task.created_at > task_window() + dt.timedelta(days=1):
+                    # WeCom keeps refusing to answer about it: stop asking, settle what waits.
+                    _expire(task)
+                    WecomMassTask.objects.filter(pk=task.pk).update(
+                        status=WecomMassTask.Status.EXPIRED, finished_at=now, last_polled_at=now
+                    )
                 continue
             summary["tasks"] += 1
             summary["changed"] += changed
             if state:
                 summary[state] += 1
     return summary
+
+
+def _find_unanswered(client, task: WecomMassTask) -> int:
+    """Did WeCom create the task whose creation had no answer? If so, record it and move its
+    ``unknown`` messages to ``sent`` under its msgid (1), else leave them (0)."""
+    from siyu.messaging.wecom_mass import _find_task, created
+    from siyu.wecom.client import RateLimited, WecomError
+
+    try:
+        msgid = _find_task(client, task)
+    except RateLimited:
+        raise
+    except WecomError:
+        log.exception("looking up unanswered WeCom task %s failed", task.pk)
+        return 0
+    if not msgid:
+        return 0
+    created(task, msgid, [])
+    OutboundMessage.objects.filter(
+        account_id=task.account_id, pk__in=task.message_ids, state=OutboundMessage.State.UNKNOWN
+    ).update(
+        state=OutboundMessage.State.SENT, provider_ref=msgid, error_code="", error_message="", updated_at=clock.now()
+    )
+    return 1
 
 
 def _pages(client, api: str, body: dict[str, Any], key: str) -> list[dict[str, Any]]:
