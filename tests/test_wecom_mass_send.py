@@ -411,6 +411,14 @@ def test_broadcast_page_shows_staff_tasks_and_reminds(personas, brand, fake, tag
         login(personas.manager_a).post(f"/broadcasts/{sent.pk}/", {"action": "remind", "task": task_b.pk}).status_code
         == 403
     )
+    # Withdrawn: b's customers will not get it, b's to-do is cancelled, WeCom was told.
+    response = client.post(f"/broadcasts/{sent.pk}/", {"action": "cancel_task", "task": task_b.pk}, follow=True)
+    assert "2 位客户不会收到" in response.content.decode()
+    assert [c.body for c in fake.api_calls("externalcontact/cancel_groupmsg_send")] == [{"msgid": task_b.msgid}]
+    assert {by_ext()[k].error_code for k in ("wmC2", "wmC3")} == {"cancelled"}
+    assert StaffTask.objects.get(staff=brand.clerk_b).status == "cancelled"
+    response = client.post(f"/broadcasts/{sent.pk}/", {"action": "cancel_task", "task": task_b.pk}, follow=True)
+    assert "只能取消员工尚未发送的任务" in response.content.decode()
 
 
 def test_preview_counts_non_friends_and_personal_text_is_refused(brand, fake, tag, account):

@@ -180,6 +180,7 @@ class WecomMassTask(models.Model):
         OPEN = "open", "待员工确认"
         SENT = "sent", "员工已发送"
         EXPIRED = "expired", "超时未确认"
+        CANCELLED = "cancelled", "已取消"
         FAILED = "failed", "创建失败"
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+", db_index=False)

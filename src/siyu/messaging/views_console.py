@@ -379,8 +379,8 @@ def broadcast_detail(request: HttpRequest, broadcast_id: int) -> HttpResponse:
         if not can_send(access):
             return render(request, "console/forbidden.html", status=403)
         try:
-            if request.POST.get("action") == "remind":
-                return remind_staff(request, broadcast)
+            if request.POST.get("action") in ("remind", "cancel_task"):
+                return wecom_task_action(request, broadcast)
             if request.POST.get("action") == "cancel":
                 stopped = broadcasts.cancel(broadcast, user=request.user)
                 messages.success(request, _("群发已取消，%(n)s 条未发出的消息不再发送。") % {"n": f"{stopped:,}"})
@@ -426,17 +426,21 @@ def wecom_task_rows(broadcast: Broadcast, access: Access) -> list[dict[str, Any]
     ]
 
 
-def remind_staff(request: HttpRequest, broadcast: Broadcast) -> HttpResponse:
-    """提醒员工: WeCom reminds the sender of a task (≤3 times per 24 hours)."""
+def wecom_task_action(request: HttpRequest, broadcast: Broadcast) -> HttpResponse:
+    """提醒员工 (WeCom reminds the sender, ≤3 times per 24 hours) or 取消任务 (withdraw a task
+    not yet sent)."""
     task = WecomMassTask.objects.filter(broadcast=broadcast, pk=int_or_none(request.POST.get("task")) or 0).first()
     if task is None:
         raise Http404(_("群发任务不存在"))
     try:
-        left = wecom_poll.remind(task, user=request.user)
+        if request.POST.get("action") == "cancel_task":
+            changed = wecom_poll.cancel(task, user=request.user)
+            messages.success(request, _("群发任务已取消，%(n)s 位客户不会收到。") % {"n": changed})
+        else:
+            left = wecom_poll.remind(task, user=request.user)
+            messages.success(request, _("已提醒员工确认发送，24 小时内还可提醒 %(n)s 次。") % {"n": left})
     except InvalidInput as exc:
         messages.error(request, exc.message)
-    else:
-        messages.success(request, _("已提醒员工确认发送，24 小时内还可提醒 %(n)s 次。") % {"n": left})
     return redirect("console:broadcast", broadcast_id=broadcast.pk)
 
 

@@ -219,6 +219,47 @@ def _when(value: Any) -> dt.datetime | None:
     return dt.datetime.fromtimestamp(seconds, dt.UTC) if seconds > 0 else None
 
 
+# ---- cancel -------------------------------------------------------------------------------------
+
+
+def cancel(task: WecomMassTask, *, user=None, **client_options: Any) -> int:
+    """Withdraw a task the staff member has not sent (``cancel_groupmsg_send``): its messages
+    fail as ``cancelled`` and the staff task is cancelled. Returns the messages changed."""
+    from siyu.org.services import audit
+    from siyu.wecom.client import WecomError
+    from siyu.wecom.services import client_for
+    from siyu.workbench.services import close_tasks
+
+    if task.status != WecomMassTask.Status.OPEN or not task.msgid or task.sent_at is not None:
+        raise InvalidInput("只能取消员工尚未发送的任务 / only a task not yet sent can be cancelled", field="task")
+    workspace = Workspace.objects.get(pk=task.workspace_id)
+    try:
+        with client_for(workspace, **client_options) as client:
+            client.post("externalcontact/cancel_groupmsg_send", {"msgid": task.msgid})
+    except WecomError as exc:
+        raise InvalidInput(f"企业微信拒绝取消 / WeCom refused to cancel: {exc}", field="task") from None
+    waiting = OutboundMessage.objects.filter(
+        account_id=task.account_id, provider_ref=task.msgid, state=OutboundMessage.State.SENT
+    ).values_list("to_address", flat=True)
+    changed = record_receipts(
+        task.account_id,
+        [
+            Receipt(status="failed", provider_ref=task.msgid, to_address=a, error_code="cancelled",
+                    error_message="群发任务已取消 / the mass-send task was cancelled")
+            for a in waiting
+        ],
+    )  # fmt: skip
+    if task.sender_id:
+        close_tasks(
+            task.workspace_id, source_type=SOURCE_TYPE, source_id=task.msgid, staff_ids=[task.sender_id],
+            status="cancelled",
+        )  # fmt: skip
+    now = clock.now()
+    WecomMassTask.objects.filter(pk=task.pk).update(status=WecomMassTask.Status.CANCELLED, finished_at=now)
+    audit(workspace=workspace, action="wecom_mass.cancel", target=f"wecom_mass_task:{task.pk}", user=user)
+    return changed
+
+
 # ---- remind ---------------------------------------------------------------------------------------
 
 

@@ -26,6 +26,7 @@ class Migration(migrations.Migration):
                             ("open", "待员工确认"),
                             ("sent", "员工已发送"),
                             ("expired", "超时未确认"),
+                            ("cancelled", "已取消"),
                             ("failed", "创建失败"),
                         ],
                         default="creating",
