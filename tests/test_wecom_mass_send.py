@@ -463,3 +463,17 @@ def test_a_lost_answer_is_unknown_until_polling_finds_the_task(brand, fake, tag,
     confirm_group_message(fake, msgid, "wangxm")
     poll_group_messages()
     assert by_ext()["wmL1"].state == "delivered"
+
+
+def test_claims_hold_whole_runs_of_one_staff_members_customers(brand, fake, tag, account):
+    # Customers of a and b arrive interleaved; the outbox rows are written in sender order, so
+    # claims of 6 give each staff member one task (interleaved ids would give each two).
+    for n in range(6):
+        customer(brand, fake, tag, f"wmI{n}a", friends=[brand.clerk_a])
+        customer(brand, fake, tag, f"wmI{n}b", friends=[brand.clerk_b])
+    assert account.rate_per_second >= 10_000  # a low rate would make small claims, so many tasks
+    broadcast(brand, account, tag)
+    dispatch.run_once("test-worker", batch=6)
+    assert sorted((c.body["sender"], len(c.body["external_userid"])) for c in templates(fake)) == [
+        ("wangxm", 6), ("zhaomin", 6),
+    ]  # fmt: skip

@@ -60,6 +60,9 @@ def create_account(
         raise InvalidInput("rate_per_second must be between 0 and 100000", field="rate_per_second")
     settings, secrets = dict(settings or {}), dict(secrets or {})
     _validate(channel, settings, secrets)
+    # A WeCom message is not an API call (one add_msg_template carries up to 10,000): a low rate
+    # would cut a staff member's customers into many small tasks, each one to confirm.
+    rate_per_second = max(rate_per_second, float(getattr(channel, "min_rate_per_second", 0)))
     if hasattr(channel, "validate_workspace"):  # e.g. WeCom: the workspace's app must be configured
         try:
             channel.validate_workspace(workspace.pk)

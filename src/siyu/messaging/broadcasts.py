@@ -327,12 +327,16 @@ def materialize(broadcast: Broadcast, now: dt.datetime) -> Broadcast:
     payload = "'{}'::jsonb" if pg else "'{}'"
     state = f"CASE WHEN {holdout} THEN 'holdout' ELSE 'queued' END"
     reason = "''"
+    order = ""
     if broadcast.account.medium == "wecom":
         aud_sql = f"SELECT w.customer_id, {sender_sql('w.customer_id')} AS sender FROM ({aud_sql}) w"
         build = "jsonb_build_object('sender', a.sender)" if pg else "json_object('sender', a.sender)"
         payload = f"(CASE WHEN a.sender IS NULL THEN {payload} ELSE {build} END)"
         state = f"CASE WHEN {holdout} THEN 'holdout' WHEN a.sender IS NULL THEN 'suppressed' ELSE 'queued' END"
         reason = f"CASE WHEN NOT ({holdout}) AND a.sender IS NULL THEN 'not_friend' ELSE '' END"
+        # Rows get ids in sender order, so a claim (oldest ids first) holds whole runs of one
+        # staff member's customers: one task each, not one per staff member per claim.
+        order = " ORDER BY a.sender, a.customer_id"
     with transaction.atomic():
         # Claim the start: only one caller moves the broadcast to sending.
         started = Broadcast.objects.filter(
@@ -349,7 +353,7 @@ def materialize(broadcast: Broadcast, now: dt.datetime) -> Broadcast:
                 "created_at, updated_at) "
                 f"SELECT %s, a.customer_id, %s, %s, %s, {key}, %s, {variant}, '', '', '', {payload}, "
                 f"{state}, {reason}, %s, NULL, 0, '', '', '', '', %s, %s "
-                f"FROM ({aud_sql}) a WHERE 1 = 1 ON CONFLICT DO NOTHING",  # WHERE: SQLite reads ON as a join
+                f"FROM ({aud_sql}) a WHERE 1 = 1{order} ON CONFLICT DO NOTHING",  # WHERE: SQLite reads ON as a join
                 [
                     broadcast.workspace_id,
                     broadcast.account_id,

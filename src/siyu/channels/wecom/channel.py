@@ -20,7 +20,10 @@ class WecomMassChannel:
     media: ClassVar[tuple[str, ...]] = ("wecom",)
     setting_fields: ClassVar[tuple[str, ...]] = ()
     secret_fields: ClassVar[tuple[str, ...]] = ()
-    batch_size: ClassVar[int] = 5000
+    batch_size: ClassVar[int] = 10_000  # external_userid per add_msg_template
+    # Messages per second for the dispatcher's claims: high, so one claim holds whole runs of a
+    # staff member's customers (see channels.services.create_account).
+    min_rate_per_second: ClassVar[float] = 10_000.0
 
     def validate(self, settings: dict[str, Any], secrets: dict[str, Any]) -> None:
         return None
