@@ -477,3 +477,14 @@ def test_claims_hold_whole_runs_of_one_staff_members_customers(brand, fake, tag,
     assert sorted((c.body["sender"], len(c.body["external_userid"])) for c in templates(fake)) == [
         ("wangxm", 6), ("zhaomin", 6),
     ]  # fmt: skip
+
+
+def test_api_reads_and_changes_the_wecom_cap_mode(api_key, brand):
+    from tests.test_reach_api import caller
+
+    api = caller(api_key)
+    assert api("get", "/compliance").json()["wecom_cap_mode"] == "month"
+    assert api("put", "/compliance", {"wecom_cap_mode": "day"}).json()["wecom_cap_mode"] == "day"
+    bad = api("put", "/compliance", {"wecom_cap_mode": "year"})
+    assert (bad.status_code, bad.json()["field"]) == (422, "wecom_cap_mode")
+    assert compliance_settings(brand.workspace.pk).wecom_cap_mode == "day"

@@ -116,6 +116,12 @@ class ComplianceIn(Schema):
     window_end: str | None = Field(default=None, max_length=16, description="HH:MM")
     sms_optout_suffix: str | None = Field(default=None, max_length=32)
     optout_keywords: list[str] | None = Field(default=None, max_length=50)
+    wecom_cap_mode: str | None = Field(
+        default=None,
+        max_length=8,
+        description="WeCom mass messages per customer: month (days in the month, WeCom's default), week (7 per 7 days) "
+        "or day (1 a day)",
+    )
 
 
 class ComplianceOut(Schema):
@@ -127,6 +133,7 @@ class ComplianceOut(Schema):
     time_zone: str
     sms_optout_suffix: str
     optout_keywords: list[str]
+    wecom_cap_mode: str
     updated_at: dt.datetime
 
 
@@ -140,6 +147,7 @@ def compliance_out(obj: ComplianceSettings, time_zone: str) -> dict[str, Any]:
         "time_zone": time_zone,
         "sms_optout_suffix": obj.sms_optout_suffix,
         "optout_keywords": list(obj.optout_keywords or []),
+        "wecom_cap_mode": obj.wecom_cap_mode,
         "updated_at": obj.updated_at,
     }
 
