@@ -329,3 +329,26 @@ def test_cli_applies_due_callbacks_and_requeues_failed_ones(client, brand, wecom
     assert result.exit_code == 0, result.output
     assert "requeued: 1" in result.output and "applied: 1" in result.output
     assert StaffRelation.objects.count() == 1
+
+
+def test_the_worker_loop_applies_what_is_due_and_keeps_going_after_an_error(
+    client, wecom_app, crypt, clock, monkeypatch
+):
+    push(client, crypt, add_event())
+    monkeypatch.setattr(inbox, "close_old_connections", lambda: None)  # the test's connection stays
+    stop = threading.Event()
+    rounds = []
+    real = inbox.process_pending
+
+    def round_(limit):
+        rounds.append(limit)
+        if len(rounds) == 1:
+            raise RuntimeError("database away")  # logged; the loop goes on
+        if len(rounds) == 3:
+            stop.set()
+        return real(limit)
+
+    monkeypatch.setattr(inbox, "process_pending", round_)
+    inbox.run_forever(stop, poll=0)
+    assert len(rounds) == 3
+    assert StaffRelation.objects.count() == 1 and CallbackReceipt.objects.get().processed_at is not None
