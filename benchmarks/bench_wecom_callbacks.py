@@ -12,15 +12,22 @@ Setup (not timed): a workspace with a configured WeCom app and 50 staff; distinc
 ``add_external_contact`` events (one new customer each) are encrypted and signed, one request a
 line in a file. ``wrk`` (one thread, ``--connections`` keep-alive connections; C, so the client
 takes little of the 2 cores) replays them through a Lua script that hands every request out
-once, against ``siyu serve`` (gunicorn gthread, ``--web-workers`` processes) for ``--seconds``.
+once, for ``--seconds``, against gunicorn with ``--web-workers`` processes in these runs (each
+on its own slice of the pushes):
+
+- the fast path, gthread: what ``siyu serve`` runs (``siyu.wsgi``, ``siyu.wecom.fastpath`` in
+  front of Django; gthread with 4 threads as in ``cli.serve_wsgi``);
+- the fast path with gunicorn's sync workers (no keep-alive);
+- the same views through Django's full request stack (``benchmarks/_plain_wsgi.py``), gthread;
+- the old path: Django's stack with the receipt applied inside the request
+  (``benchmarks/_sync_settings.py``), ``--old-events`` other pushes.
 
 1. endpoint events/s = the requests wrk completed / its run time. Afterwards every answer must
    have been 200 and the database must hold exactly one pending receipt per request;
 2. inbox events/s: the receipts are split into one part per ``--inbox-workers`` entry; each
    part is released and applied by that many ``siyu wecom process-callbacks`` processes (one
    customer, relation and timeline event each), timed from process start to exit;
-3. the old path: ``--old-events`` other events through a server whose callback view applies
-   the receipt in the request (``benchmarks/_sync_settings.py``): events/s and the ratio;
+3. the old path's events/s, and each endpoint run's ratio to it;
 4. a replay of 200 already-applied pushes (from the middle of the run) is acknowledged and
    changes nothing.
 """
@@ -79,7 +86,7 @@ end
 """
 
 
-def make_events(crypt, path: str, prefix: str, count: int, base: int) -> list[tuple[dict, bytes]]:
+def make_events(crypt, prefix: str, count: int, base: int) -> list[tuple[dict, bytes]]:
     from tests.fakes.wecom import encrypted_callback, event_xml
 
     out = []
@@ -104,17 +111,29 @@ def write_requests(path: Path, url_path: str, events: list[tuple[dict, bytes]]) 
             out.write(f"{url_path}?{urlencode(query)}\t{body.decode()}\n")
 
 
-SERVERS = {
-    # What ``siyu serve`` runs: gunicorn gthread (4 threads per process), keep-alive.
-    "serve": lambda port, workers: [str(Path(sys.executable).parent / "siyu"), "serve", "--port", str(port),
-                                    "--workers", str(workers)],
-    # gunicorn's sync workers: one request at a time per process, no keep-alive (wrk reconnects).
-    "sync": lambda port, workers: [str(Path(sys.executable).parent / "gunicorn"), "-k", "sync", "-w", str(workers),
-                                   "-b", f"127.0.0.1:{port}", "siyu.wsgi:application"],
-}  # fmt: skip
+GUNICORN = str(Path(sys.executable).parent / "gunicorn")
+WORKER_CLASSES = {
+    # What ``siyu serve`` runs (cli.serve_wsgi): gthread, 4 threads per process, keep-alive.
+    "gthread": ["-k", "gthread", "--threads", "4"],
+    # One request at a time per process, no keep-alive (wrk reconnects).
+    "sync": ["-k", "sync"],
+}
+APPS = {
+    "fastpath": "siyu.wsgi:application",  # what siyu serve serves: callbacks in front of Django
+    "django": "benchmarks._plain_wsgi:application",  # the same views through Django's stack
+}
+# (label, worker class, app, settings module, request file)
+RUNS = [
+    ("endpoint, fast path, gthread", "gthread", "fastpath", "siyu.settings", "new"),
+    ("endpoint, fast path, sync workers", "sync", "fastpath", "siyu.settings", "new"),
+    ("endpoint through Django's stack, gthread", "gthread", "django", "siyu.settings", "new"),
+    ("old path (applied in the request), gthread", "gthread", "django", "benchmarks._sync_settings", "old"),
+]
 
 
-def start_server(url: str, port: int, workers: int, settings: str, kind: str = "serve") -> subprocess.Popen:
+def start_server(
+    url: str, port: int, workers: int, settings: str, kind: str = "gthread", app: str = "fastpath"
+) -> subprocess.Popen:
     import httpx
 
     env = {
@@ -126,7 +145,7 @@ def start_server(url: str, port: int, workers: int, settings: str, kind: str = "
         "PYTHONPATH": str(ROOT),
     }
     server = subprocess.Popen(
-        SERVERS[kind](port, workers),
+        [GUNICORN, *WORKER_CLASSES[kind], "-w", str(workers), "-b", f"127.0.0.1:{port}", "--timeout", "120", APPS[app]],
         env=env,
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
@@ -168,18 +187,17 @@ def run_wrk(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seconds", type=float, default=15)
-    parser.add_argument("--events", type=int, default=0, help="Pushes to prepare (default: enough for --seconds).")
+    parser.add_argument("--seconds", type=float, default=15, help="Per endpoint run.")
     parser.add_argument("--old-events", type=int, default=1000)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--web-workers", type=int, default=2)
     parser.add_argument("--inbox-workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--port", type=int, default=8191)
     parser.add_argument("--database", default="bench_wecom_callbacks")
-    parser.add_argument("--servers", nargs="+", choices=sorted(SERVERS), default=["serve", "sync"])
     args = parser.parse_args()
     load_before = f"{os.getloadavg()[0]:.1f}"
-    prepared = args.events or int(args.seconds * 5000) * len(args.servers)
+    endpoint_runs = [run for run in RUNS if run[4] == "new"]
+    per_run = int(args.seconds * 5000)  # more than one run can send
 
     url = fresh_pg_database(args.database)
     setup_django(url)
@@ -206,11 +224,11 @@ def main() -> None:
     base = int(time.time())
     work = Path(tempfile.mkdtemp(prefix="bench_callbacks_"))
     started = time.perf_counter()
-    new_events = make_events(crypt, "/callbacks/wecom/bench/", "wmNew", prepared, base)
-    old_events = make_events(crypt, "/callbacks/wecom/old/", "wmOld", args.old_events, base)
+    new_events = make_events(crypt, "wmNew", per_run * len(endpoint_runs), base)
+    old_events = make_events(crypt, "wmOld", args.old_events, base)
     write_requests(work / "new.txt", "/callbacks/wecom/bench/", new_events)
     write_requests(work / "old.txt", "/callbacks/wecom/old/", old_events)
-    print(f"prepared {prepared:,} + {args.old_events:,} encrypted pushes in {time.perf_counter() - started:.1f} s")
+    print(f"prepared {len(new_events):,} + {len(old_events):,} pushes in {time.perf_counter() - started:.1f} s")
 
     # Reference: the crypto alone, in this process.
     sample = new_events[:5000]
@@ -229,36 +247,36 @@ def main() -> None:
     base_url = f"http://127.0.0.1:{args.port}"
     bench = workspaces["bench"]
     receipts = CallbackReceipt.objects.filter(workspace=bench)
-    # 1. the endpoint, per server kind, each on its own slice of the prepared pushes
-    endpoint = {}
-    slice_size = prepared // len(args.servers)
-    for n, kind in enumerate(args.servers):
-        lines = (n * slice_size, (n + 1) * slice_size)
+    # 1. the endpoint, per configuration, each on its own slice of the prepared pushes
+    results = {}
+    for n, (label, kind, app, settings, _) in enumerate(endpoint_runs):
         before = receipts.count()
-        server = start_server(url, args.port, args.web_workers, "siyu.settings", kind)
+        server = start_server(url, args.port, args.web_workers, settings, kind, app)
         try:
             result = run_wrk(
-                base_url, work / "new.txt", seconds=args.seconds, connections=args.connections, lines=lines
+                base_url,
+                work / "new.txt",
+                seconds=args.seconds,
+                connections=args.connections,
+                lines=(n * per_run, (n + 1) * per_run),
             )
         finally:
             stop_server(server)
         result["stored"] = receipts.count() - before
-        print(f"endpoint, {kind}: {result}", flush=True)
+        print(f"{label}: {result}", flush=True)
         assert result["non200"] == 0 and result["wrapped"] == 0, result
         # wrk counts answers; the requests still in flight when it stopped were stored too.
         assert result["requests"] <= result["stored"] <= result["requests"] + args.connections, result
-        endpoint[kind] = result
+        results[label] = result
     stored = receipts.count()
     assert receipts.filter(processed_at__isnull=False).count() == 0
-    replay_lines = (1000, 1200)  # applied by the time of the replay (well inside the first slice)
-    assert endpoint[args.servers[0]]["requests"] > replay_lines[1]
+    replay_lines = (1000, 1200)  # applied by the time of the replay (inside the first run's slice)
+    assert results[endpoint_runs[0][0]]["requests"] > replay_lines[1]
 
     # 2. the inbox: the receipts split into one part per round (rounds of 1, 2, ... processes)
     ids = list(receipts.order_by("pk").values_list("pk", flat=True))
-    parts = [ids[i :: len(args.inbox_workers)] for i in range(len(args.inbox_workers))]
-    parts = [sorted(part) for part in parts]
-    later = timezone.now() + dt.timedelta(days=1)
-    receipts.update(next_attempt_at=later)  # nothing due until its round
+    parts = [sorted(ids[i :: len(args.inbox_workers)]) for i in range(len(args.inbox_workers))]
+    receipts.update(next_attempt_at=timezone.now() + dt.timedelta(days=1))  # nothing due until its round
     inbox_rates = {}
     env = {**os.environ, "SIYU_DATABASE_URL": url, "SIYU_SECRET_KEY": SECRET, "SIYU_LOG_LEVEL": "WARNING"}
     siyu_exe = str(Path(sys.executable).parent / "siyu")
@@ -272,6 +290,7 @@ def main() -> None:
         assert all(p.wait() == 0 for p in procs)
         seconds = time.perf_counter() - started
         inbox_rates[workers] = (len(part) / seconds, seconds, len(part))
+        print(f"inbox, {workers} process(es): {inbox_rates[workers]}", flush=True)
         assert receipts.filter(pk__in=part, processed_at__isnull=True).count() == 0
     applied = (
         Customer.objects.filter(workspace=bench).count(),
@@ -281,9 +300,9 @@ def main() -> None:
     )
     assert applied == (stored,) * 4, applied
 
-    print(f"inbox: {inbox_rates}", flush=True)
     # 3. the old synchronous path
-    server = start_server(url, args.port, args.web_workers, "benchmarks._sync_settings", args.servers[0])
+    old_label, kind, app, settings, _ = RUNS[-1]
+    server = start_server(url, args.port, args.web_workers, settings, kind, app)
     try:
         # Short enough that no push is sent twice at the old rate (checked: wrapped == 0).
         old = run_wrk(
@@ -295,13 +314,13 @@ def main() -> None:
         )
     finally:
         stop_server(server)
+    print(f"{old_label}: {old}", flush=True)
+    assert old["non200"] == 0 and old["wrapped"] == 0, old
+
     # 4. a replay of 200 applied pushes (each answered, nothing new)
     before = (CallbackReceipt.objects.count(), Customer.objects.count(), Event.objects.count())
-    (work / "replay.txt").write_text(
-        "\n".join((work / "new.txt").read_text().splitlines()[replay_lines[0] : replay_lines[1]]) + "\n"
-    )
-    print(f"old path: {old}", flush=True)
-    assert old["non200"] == 0 and old["wrapped"] == 0, old
+    lines = (work / "new.txt").read_text().splitlines()[replay_lines[0] : replay_lines[1]]
+    (work / "replay.txt").write_text("\n".join(lines) + "\n")
     server = start_server(url, args.port, args.web_workers, "siyu.settings")
     try:
         replay = _replay(base_url, work / "replay.txt")
@@ -311,21 +330,21 @@ def main() -> None:
     after = (CallbackReceipt.objects.count(), Customer.objects.count(), Event.objects.count())
     assert before == after, (before, after)
 
-    print(f"machine: {machine()}; PostgreSQL; {args.web_workers} gunicorn workers; wrk 1 thread, "
-          f"{args.connections} connections; server, database and client on the same cores; load average "
-          f"before the run {load_before}")  # fmt: skip
-    for kind, result in endpoint.items():
-        print(f"endpoint, {kind:5} (verify, decrypt, parse, INSERT): {result['rate']:8,.0f} events/s  "
-              f"({int(result['requests']):,} distinct events in {args.seconds:.0f} s; p50 {result['p50_ms']:.1f} ms, "
-              f"p99 {result['p99_ms']:.1f} ms)")  # fmt: skip
+    print()
+    print(f"machine: {machine()}; PostgreSQL; {args.web_workers} gunicorn processes; wrk 1 thread, "
+          f"{args.connections} connections; server, database and client share the cores; "
+          f"load average before the run {load_before}")  # fmt: skip
+    for label, result in results.items():
+        print(f"{label:48} {result['rate']:7,.0f} events/s  ({int(result['requests']):,} distinct events in "
+              f"{args.seconds:.0f} s; p50 {result['p50_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms)")  # fmt: skip
+    print(f"{old_label:48} {old['rate']:7,.0f} events/s  ({int(old['requests']):,} events; "
+          f"p50 {old['p50_ms']:.1f} ms)")  # fmt: skip
+    for label, result in results.items():
+        print(f"  {label} vs old path: {result['rate'] / old['rate']:.1f}x")
     for workers, (rate, seconds, count) in inbox_rates.items():
-        print(f"inbox applying them, {workers} process(es):          {rate:8,.0f} events/s  "
+        print(f"inbox applying them, {workers} process(es)             {rate:7,.0f} events/s  "
               f"({count:,} events in {seconds:.1f} s, process start included)")  # fmt: skip
-    print(f"old path, {args.servers[0]} (applied in the request):    {old['rate']:8,.0f} events/s  "
-          f"({int(old['requests']):,} events; p50 {old['p50_ms']:.1f} ms)")  # fmt: skip
-    for kind, result in endpoint.items():
-        print(f"endpoint ({kind}) vs old path ({args.servers[0]}): {result['rate'] / old['rate']:.1f}x")
-    print(f"reference, decryption alone: {crypto_rate:8,.0f} events/s (1 process)")
+    print(f"reference, signature + decryption alone, 1 process: {crypto_rate:,.0f} events/s")
     print("checked: every answer 200; one receipt per request; each applied once (customer, relation, "
           "timeline event); a replay of 200 applied pushes stored nothing")  # fmt: skip
 

@@ -15,10 +15,10 @@ no configuration from the database.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TypeVar
 
-from django.http import HttpRequest, HttpResponse, QueryDict
+from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from siyu.wecom import endpoints, rules, services
@@ -38,15 +38,14 @@ class NotEncrypted(CallbackRejected):
     status = 400
 
 
+def refuse(source: str, method: str, slug: str, remote: str, status: int, reason: str) -> tuple[int, bytes]:
+    """Log one warning line for a refused callback; the (status, body) to answer."""
+    log.warning("rejected %s callback %s %s from %s: %s", source, method, slug, remote, reason)
+    return status, b""
+
+
 def _reject(request: HttpRequest, source: str, slug: str, status: int, reason: str) -> HttpResponse:
-    log.warning(
-        "rejected %s callback %s %s from %s: %s",
-        source,
-        request.method,
-        slug,
-        request.META.get("REMOTE_ADDR", "?"),
-        reason,
-    )
+    refuse(source, request.method or "?", slug, request.META.get("REMOTE_ADDR", "?"), status, reason)
     return HttpResponse(status=status)
 
 
@@ -62,10 +61,6 @@ def _body(request: HttpRequest) -> bytes | None:
     return body if len(body) <= MAX_BODY else None
 
 
-def _ack(body: str) -> HttpResponse:
-    return HttpResponse(body, content_type="text/plain; charset=utf-8")
-
-
 def _authenticated(source: str, slug: str, endpoint: Endpoint, check: Callable[[Endpoint], T]) -> tuple[Endpoint, T]:
     """``check(endpoint)``; if the cached endpoint rejects the push, once more with the freshly
     loaded configuration when it changed in another process (a new token or key)."""
@@ -78,7 +73,7 @@ def _authenticated(source: str, slug: str, endpoint: Endpoint, check: Callable[[
         return fresh, check(fresh)
 
 
-def _open_wecom(body: bytes, query: QueryDict) -> Callable[[Endpoint], bytes]:
+def _open_wecom(body: bytes, query: Mapping[str, str]) -> Callable[[Endpoint], bytes]:
     encrypted = rules.parse_xml(body).get("Encrypt")
     if not isinstance(encrypted, str) or not encrypted:
         raise rules.BadXml("no Encrypt element")
@@ -117,18 +112,7 @@ def wecom_callback(request: HttpRequest, slug: str) -> HttpResponse:
         return HttpResponse(echo.encode(), content_type="text/plain; charset=utf-8")
     if request.method != "POST":
         return HttpResponse(status=405)
-    body = _body(request)
-    if body is None:
-        return _reject(request, source, slug, 413, "body too large")
-    try:
-        endpoint, plain = _authenticated(source, slug, endpoint, _open_wecom(body, query))
-        payload = rules.parse_xml(plain)
-    except CallbackRejected as exc:
-        return _reject(request, source, slug, exc.status, str(exc))
-    except rules.BadXml as exc:
-        return _reject(request, source, slug, 400, str(exc))
-    services.store_receipt(endpoint, source, payload)  # a duplicate is acknowledged all the same
-    return _ack("")
+    return _post(request, source, slug)
 
 
 @csrf_exempt
@@ -154,11 +138,15 @@ def oa_callback(request: HttpRequest, slug: str) -> HttpResponse:
         return HttpResponse(query.get("echostr", "").encode(), content_type="text/plain; charset=utf-8")
     if request.method != "POST":
         return HttpResponse(status=405)
-    body = _body(request)
-    if body is None:
-        return _reject(request, source, slug, 413, "body too large")
+    return _post(request, source, slug)
 
-    def open_push(candidate: Endpoint) -> bytes:
+
+def _open_oa(body: bytes, query: Mapping[str, str]) -> Callable[[Endpoint], bytes]:
+    """Plaintext mode: ``signature`` over (token, timestamp, nonce). Safe mode
+    (``encrypt_type=aes``): ``msg_signature`` over Encrypt, decrypted with the app id."""
+    timestamp, nonce = query.get("timestamp", ""), query.get("nonce", "")
+
+    def check(candidate: Endpoint) -> bytes:
         if query.get("encrypt_type", "") == "aes":
             if candidate.crypt is None:
                 raise NotEncrypted("encrypted push but no EncodingAESKey configured")
@@ -169,15 +157,38 @@ def oa_callback(request: HttpRequest, slug: str) -> HttpResponse:
         if candidate.crypt is not None:
             # The plain signature does not cover the body: in safe mode only encrypted pushes count.
             raise NotEncrypted("plaintext push to an account in safe mode")
-        plain_signature(candidate)
+        check_signature(query.get("signature", ""), candidate.token, timestamp, nonce)
         return body
 
+    return check
+
+
+def _post(request: HttpRequest, source: str, slug: str) -> HttpResponse:
+    body = _body(request)
+    remote = request.META.get("REMOTE_ADDR", "?")
+    if body is None:
+        status, answer = refuse(source, "POST", slug, remote, 413, "body too large")
+    else:
+        status, answer = accept_push(source, slug, request.GET, body, remote)
+    return HttpResponse(answer, status=status, content_type="text/plain; charset=utf-8")
+
+
+ACK = {CallbackReceipt.Source.WECOM: b"", CallbackReceipt.Source.OA: b"success"}
+
+
+def accept_push(source: str, slug: str, query: Mapping[str, str], body: bytes, remote: str) -> tuple[int, bytes]:
+    """A POSTed push (body already size-checked): authenticate, decrypt, parse, store; the
+    (status, body) to answer. Shared by the Django views and ``siyu.wecom.fastpath``."""
+    endpoint = endpoints.get(source, slug)
+    if endpoint is None or (source == CallbackReceipt.Source.WECOM and endpoint.crypt is None):
+        return refuse(source, "POST", slug, remote, 403, "unknown workspace or not configured")
     try:
-        endpoint, plain = _authenticated(source, slug, endpoint, open_push)
+        opener = _open_wecom(body, query) if source == CallbackReceipt.Source.WECOM else _open_oa(body, query)
+        endpoint, plain = _authenticated(source, slug, endpoint, opener)
         payload = rules.parse_xml(plain)
     except CallbackRejected as exc:
-        return _reject(request, source, slug, exc.status, str(exc))
+        return refuse(source, "POST", slug, remote, exc.status, str(exc))
     except rules.BadXml as exc:
-        return _reject(request, source, slug, 400, str(exc))
-    services.store_receipt(endpoint, source, payload)
-    return _ack("success")
+        return refuse(source, "POST", slug, remote, 400, str(exc))
+    services.store_receipt(endpoint, source, payload)  # a duplicate is acknowledged all the same
+    return 200, ACK[source]
