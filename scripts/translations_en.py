@@ -1062,6 +1062,130 @@ EN.update(
         "未知操作": "Unknown action",
     }
 )
+EN.update(
+    {  # WeCom / Official Account settings console (siyu.wecom.views_console)
+        "1–32 位字母或数字，与企业微信「接收消息 → 设置API接收」中的 Token 相同": (
+            "1-32 letters or digits, the same as the Token under 接收消息 → 设置API接收 in WeCom"
+        ),
+        "3–32 位，本系统要求字母或数字": "3-32 characters; siyu requires letters or digits",
+        "43 位字母或数字，与企业微信中的 EncodingAESKey 相同": "43 letters or digits, the same EncodingAESKey as in WeCom",
+        "API 调用（最少）": "API calls (minimum)",
+        "Secret 与企业 ID": "Secret and corp ID",
+        "上次检查": "Last check",
+        "今日处理失败": "Failed today",
+        "今日收到": "Received today",
+        "从未": "never",
+        "令牌（Token）": "Token",
+        "企业 ID 在「我的企业 → 企业信息」；AgentId 和 Secret 在「应用管理 → 自建应用 → 本应用」。": (
+            "The corp ID is under 我的企业 → 企业信息; AgentId and Secret under 应用管理 → 自建应用 → this app."
+        ),
+        "企业 ID（CorpID）": "Corp ID (CorpID)",
+        "企业微信 / 公众号": "WeCom / Official Account",
+        "企业微信 / 公众号 设置": "WeCom / Official Account settings",
+        "企业微信原文": "WeCom said",
+        "企业微信应用已保存。请把回调 URL 填到企业微信后台，然后点“检查配置”。": (
+            'WeCom app saved. Paste the callback URL into the WeCom admin console, then click "Check setup".'
+        ),
+        "企业微信自建应用": "WeCom self-built app",
+        "企业微信调用日志": "WeCom API log",
+        "企业微信：自建应用 → 接收消息 → 设置API接收 → URL": "WeCom: self-built app → 接收消息 → 设置API接收 → URL",
+        "保存企业微信配置": "Save WeCom settings",
+        "保存企业微信配置后再填写": "Save the WeCom settings first",
+        "保存企业微信配置后即可检查。": "Save the WeCom settings to check them.",
+        "保存公众号配置": "Save Official Account settings",
+        "保存公众号配置后再填写": "Save the Official Account settings first",
+        "保存配置后点“检查配置”：逐项检查 Secret、客户联系权限、可信 IP 和回调 URL，并告诉你哪里要改。": (
+            'After saving, click "Check setup": it checks the secret, customer-contact permission, trusted IP and '
+            "callback URL one by one and tells you what to change."
+        ),
+        "修复": "Fixed",
+        "修改 AppID 时须重新填写": "Required again when the AppID changes",
+        "修改企业 ID 时须重新填写": "Required again when the corp ID changes",
+        "公众号已保存。请把服务器地址填到公众号后台「基本配置 → 服务器配置」。": (
+            "Official Account saved. Paste the server URL into 基本配置 → 服务器配置 in the Official Account platform."
+        ),
+        "公众号：基本配置 → 服务器配置 → 服务器地址(URL)": "Official Account: 基本配置 → 服务器配置 → 服务器地址(URL)",
+        "只看错误": "Errors only",
+        "同步与对账": "Sync and reconciliation",
+        "含义": "Meaning",
+        "回调 URL 验证": "Callback URL verification",
+        "回调接收": "Callbacks received",
+        "在公众号后台「设置与开发 → 基本配置」查看 AppID、重置 AppSecret，并启用服务器配置。": (
+            "In the Official Account platform, 设置与开发 → 基本配置 shows the AppID, resets the AppSecret and enables the "
+            "server settings."
+        ),
+        "处理失败的回调会在企业微信重试时再次处理；一直失败的请把错误信息反馈给技术支持。": (
+            "A failed callback is handled again when WeCom retries it; if it keeps failing, send the error to support."
+        ),
+        "安全模式": "Safe mode",
+        "安全模式需要，43 位字母或数字": "Needed in safe mode: 43 letters or digits",
+        "安全模式（推荐）": "Safe mode (recommended)",
+        "客户联系权限、可信 IP 与可见范围": "Customer contact, trusted IP and visibility",
+        "尚未连接企业微信。请先在企业微信管理后台创建一个自建应用，把它加入「客户联系 → API → 可调用接口的应用」，然后在下方填写企业 ID、AgentId 和 Secret。步骤详见 docs/wecom/setup.md。": (
+            "WeCom is not connected yet. Create a self-built app in the WeCom admin console, add it under 客户联系 → API → "
+            "可调用接口的应用, then fill in the corp ID, AgentId and Secret below. Steps: docs/wecom/setup.md."
+        ),
+        "尚未配置企业微信，还没有调用记录。": "WeCom is not configured: no calls yet.",
+        "尚未验证：在企业微信保存 API 接收设置时会自动验证": "Not verified yet: WeCom verifies it when you save 设置API接收",
+        "尚未验证：在公众号后台提交服务器配置时会自动验证": "Not verified yet: WeChat verifies it when you submit 服务器配置",
+        "已加入后台同步队列，本页会显示进度和结果。": "Sync queued for a background worker; this page shows progress and the result.",
+        "已排队，等待后台任务开始……": "Queued, waiting for a background worker…",
+        "已通过企业微信验证": "Verified by WeCom",
+        "已通过微信验证": "Verified by WeChat",
+        "应用 AgentId": "App AgentId",
+        "应用 Secret": "App Secret",
+        "应用配置": "App settings",
+        "开发者 ID（AppID）": "Developer ID (AppID)",
+        "开发者密码（AppSecret）": "Developer password (AppSecret)",
+        "开始": "Started",
+        "微信公众号（服务号）": "WeChat Official Account (service account)",
+        "接口": "API",
+        "收到时间": "Received",
+        "无答复": "No answer",
+        "无需修复": "Nothing to fix",
+        "明文模式": "Plaintext mode",
+        "最近 24 小时按 errcode 统计": "Calls per errcode, last 24 hours",
+        "最近 24 小时没有调用。": "No calls in the last 24 hours.",
+        "最近 30 天没有处理失败的回调。": "No failed callbacks in the last 30 days.",
+        "最近一次": "Latest",
+        "最近没有处理失败的回调。": "No failed callbacks recently.",
+        "查看全部": "See all",
+        "检查配置": "Check setup",
+        "每次调用企业微信接口的结果（保留 30 天）。errcode 不为 0 表示企业微信拒绝或出错，含义见右列；配置类错误请到设置页点“检查配置”。": (
+            "Every WeCom API call and its result (kept 30 days). A nonzero errcode means WeCom refused or failed; its "
+            'meaning is on the right. For configuration errors, click "Check setup" on the settings page.'
+        ),
+        "没有出错的调用。": "No failed calls.",
+        "消息加解密方式": "Message encryption",
+        "生成": "Generate",
+        "用时": "Duration",
+        "立即同步": "Sync now",
+        "耗时": "Duration",
+        "设置": "Settings",
+        "调用日志": "API log",
+        "还没有同步过。第一次同步会导入企业微信里已有的员工、客户和客户群。": (
+            "Never synced. The first sync imports the staff, customers and customer groups already in WeCom."
+        ),
+        "还没有调用记录。": "No calls yet.",
+        "连接企业微信自建应用（客户联系）和微信公众号。密钥加密保存，保存后不再显示。": (
+            "Connect the WeCom self-built app (customer contact) and the WeChat Official Account. Secrets are stored "
+            "encrypted and never shown again."
+        ),
+        "通过 API 做的修改企业微信不会推送回调，回调也可能丢失：系统定期从企业微信读取员工、客户、好友关系、标签和客户群，修正不一致的地方。": (
+            "WeCom sends no callbacks for changes made through its API, and callbacks can get lost: siyu regularly reads "
+            "staff, customers, relations, tags and groups from WeCom and fixes what differs."
+        ),
+        "配置检查": "Setup check",
+        "错误": "Error",
+        "已保存，留空则不修改": "Saved; leave empty to keep it",
+        "已保存（%(hint)s），留空则不修改": "Saved (%(hint)s); leave empty to keep it",
+        "同步进行中（%(when)s 开始）……": "Sync running (started %(when)s)…",
+        "%(when)s 加入队列后一直没有开始：请确认后台任务进程（siyu worker）在运行。": (
+            "Queued at %(when)s and not started since: make sure the background worker (siyu worker) is running."
+        ),
+        "修复 %(n)s 处": "%(n)s fixed",
+    }
+)
 PLURALS = {
     "%(n)s 笔": ("%(n)s order", "%(n)s orders"),
     "距上次消费 %(n)s 天": ("%(n)s day since last purchase", "%(n)s days since last purchase"),

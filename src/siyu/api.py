@@ -125,3 +125,7 @@ api.add_router("/", messaging_router)
 from siyu.acquisition.api import router as acquisition_router  # noqa: E402
 
 api.add_router("/", acquisition_router)
+
+from siyu.handover.api import router as handover_router  # noqa: E402
+
+api.add_router("/", handover_router)

@@ -122,6 +122,7 @@ INSTALLED_APPS = [
     "siyu.messaging",
     "siyu.wecom",
     "siyu.acquisition",
+    "siyu.handover",
     "siyu.workbench",
     "siyu.console",
     "siyu.demo",
@@ -236,3 +237,8 @@ MEDIA_URL = "/media/"
 # How long a dispatcher may hold claimed outbox rows before another worker treats it as dead
 # and asks the provider what became of them.
 DISPATCH_LEASE_SECONDS = env_int("SIYU_DISPATCH_LEASE_SECONDS", 300)
+# Hours between periodic WeCom reconciliations of each configured workspace (siyu worker).
+WECOM_SYNC_HOURS = env_int("SIYU_WECOM_SYNC_HOURS", 6)
+# Hours a WeCom mass-send task waits for its staff member to confirm before its unsent
+# messages count as not confirmed (messaging.wecom_poll).
+WECOM_MASS_TASK_HOURS = env_int("SIYU_WECOM_MASS_TASK_HOURS", 72)

@@ -94,3 +94,35 @@ urlpatterns += [
     path("channel-codes/<int:code_id>/qr.svg", acquisition_views.code_qr_svg, name="channel_code_qr_svg"),
     path("channel-codes/<int:code_id>/poster.png", acquisition_views.code_poster, name="channel_code_poster"),
 ]
+
+# Settings (设置): the WeCom app and the Official Account, sync and API logs.
+from siyu.wecom import views_console as wecom_views  # noqa: E402
+
+urlpatterns += [
+    path("settings/wecom/", wecom_views.wecom_settings, name="wecom_settings"),
+    path("settings/wecom/sync/", wecom_views.wecom_sync_status, name="wecom_sync_status"),
+    path("settings/wecom/logs/", wecom_views.wecom_logs, name="wecom_logs"),
+]
+
+# Staff workbench: the mobile task page (WeCom sidebar), its completion report, Moments (朋友圈).
+from siyu.workbench import views as workbench_views  # noqa: E402
+from siyu.workbench import views_moments  # noqa: E402
+
+urlpatterns += [
+    path("m/tasks/", workbench_views.task_page, name="staff_tasks"),
+    path("m/tasks/<int:task_id>/done/", workbench_views.task_done, name="staff_task_done"),
+    path("m/wecom/start/<slug:slug>/", workbench_views.wecom_start, name="wecom_start"),
+    path("m/wecom/auth/", workbench_views.wecom_auth, name="wecom_auth"),
+    path("tasks/report/", workbench_views.task_report, name="task_report"),
+    path("moments/", views_moments.moment_list, name="moments"),
+    path("moments/new/", views_moments.moment_new, name="moment_new"),
+    path("moments/<int:moment_id>/", views_moments.moment_detail, name="moment"),
+]
+
+# Staff turnover (离职继承 / 在职转接).
+from siyu.handover import views as handover_views  # noqa: E402
+
+urlpatterns += [
+    path("handovers/", handover_views.handover_list, name="handovers"),
+    path("handovers/<int:batch_id>/", handover_views.handover_detail, name="handover"),
+]
