@@ -352,3 +352,18 @@ def test_the_worker_loop_applies_what_is_due_and_keeps_going_after_an_error(
     inbox.run_forever(stop, poll=0)
     assert len(rounds) == 3
     assert StaffRelation.objects.count() == 1 and CallbackReceipt.objects.get().processed_at is not None
+
+
+def test_a_busy_subject_waiting_for_a_retry_does_not_hold_up_the_others(client, wecom_app, crypt, clock, monkeypatch):
+    """More waiting receipts of one subject than a claim window: the claim looks past them."""
+    applied = failing(
+        monkeypatch, lambda event: event.external_user_id == "wmBUSY" and event.change_type.startswith("add")
+    )
+    push(client, crypt, add_event(external="wmBUSY", at=1_790_000_000))  # fails, backs off
+    for n in range(1, 6):  # then five more events of the same contact wait behind it
+        push(client, crypt, add_event(external="wmBUSY", change="del_follow_user", at=1_790_000_000 + n))
+    push(client, crypt, add_event(external="wmOTHER", at=1_790_000_100))
+    stats = inbox.process_pending(limit=2)  # windows [1 2] [3 4] [5 6] [7]: 1 and 7 are first of their subject
+    assert (stats.claimed, stats.retrying, stats.processed) == (2, 1, 1)
+    assert applied == [("add_external_contact", "wmOTHER")]
+    assert inbox.process_pending(limit=2).claimed == 0  # the rest wait for wmBUSY's add
