@@ -115,6 +115,7 @@ def worker(queues: tuple[str, ...], batch: bool, no_dispatch: bool) -> None:
 
     from siyu.core import schedule
     from siyu.messaging import dispatch
+    from siyu.wecom import inbox
 
     stop = threading.Event()
     threads: list[threading.Thread] = []
@@ -123,6 +124,11 @@ def worker(queues: tuple[str, ...], batch: bool, no_dispatch: bool) -> None:
         threads.append(threading.Thread(target=schedule.run_forever, args=(stop,), name="scheduler", daemon=True))
     if not no_dispatch and not batch:
         threads.append(threading.Thread(target=dispatch.run_forever, args=(stop,), name="dispatcher", daemon=True))
+    if not batch:
+        # WeCom / Official Account callbacks the endpoints stored (polled every 0.2 s).
+        threads.append(threading.Thread(target=inbox.run_forever, args=(stop,), name="callbacks", daemon=True))
+    else:
+        inbox.process_all()  # before the tasks, so the welcome messages they queue go out too
     for thread in threads:
         thread.start()
     args = ["--queue-name", ",".join(queues)]
@@ -443,19 +449,62 @@ def wecom_sync(workspace_slug: str) -> None:
         sys.exit(1)
 
 
+@wecom.command("transfer")
+@click.option("--workspace", "workspace_slug", required=True)
+@click.option("--from", "from_userid", required=True, help="The handover member's WeCom userid.")
+@click.option("--to", "to_userids", required=True, help="Takeover userid(s), comma-separated: shared evenly.")
+@click.option("--resigned", is_flag=True, help="离职继承: the member has left (marked left here too).")
+@click.option("--message", default="", help="On-job only: sent to each customer on success (≤200).")
+@click.option("--dry-run", is_flag=True, help="Only show who would move to whom and who is blocked.")
+def wecom_transfer(
+    workspace_slug: str, from_userid: str, to_userids: str, resigned: bool, message: str, dry_run: bool
+) -> None:
+    """Hand a staff member's WeCom customers to colleagues (在职转接 / 离职继承)."""
+    setup_django()
+    from siyu.core.errors import DomainError
+    from siyu.handover.cli import transfer
+
+    try:
+        lines = transfer(workspace_slug, from_userid, to_userids, resigned=resigned, message=message, dry_run=dry_run)
+    except DomainError as exc:
+        raise click.ClickException(exc.message) from exc
+    for line in lines:
+        click.echo(line)
+
+
+@wecom.command("process-callbacks")
+@click.option(
+    "--retry-failed", "retry_workspace", default=None, help="Workspace slug: requeue its failed receipts first."
+)
+def wecom_process_callbacks(retry_workspace: str | None) -> None:
+    """Apply the stored WeCom / Official Account callbacks that are due, then exit
+    (``siyu worker`` does this continuously)."""
+    setup_django()
+    from siyu.org.services import get_workspace
+    from siyu.wecom import inbox
+
+    if retry_workspace:
+        click.echo(f"重新排队 / requeued: {inbox.retry_failed(get_workspace(retry_workspace))}")
+    stats = inbox.process_all()
+    click.echo(
+        f"已处理 / applied: {stats.processed}, 待重试 / to retry: {stats.retrying}, 失败 / failed: {stats.failed}"
+    )
+
+
 @wecom.command("check")
 @click.option("--workspace", "workspace_slug", required=True)
 def wecom_check(workspace_slug: str) -> None:
     """Tell exactly what is wrong with the WeCom setup (secret, permission, IP, callback URL)."""
     setup_django()
     from siyu.core.errors import DomainError
+    from siyu.wecom.errcodes import explain
     from siyu.wecom.services import check_workspace
 
     try:
         report = check_workspace(workspace_slug)
     except DomainError as exc:
         raise click.ClickException(exc.message) from exc
-    for item in report.items:
+    for item in map(explain, report.items):
         mark = "✓" if item.ok else "✗"
         code = f" [errcode {item.errcode}]" if item.errcode is not None else ""
         click.echo(f"{mark} {item.key}{code}: {item.message_zh}")
