@@ -358,6 +358,17 @@ def test_pause_deletes_the_contact_way_and_resume_makes_a_new_one(brand, wecom):
     assert wecom.contact_ways == {}
 
 
+def test_a_contact_way_deleted_outside_siyu_does_not_block_pause(brand, wecom):
+    from siyu.acquisition.services import pause_code
+
+    code = make_code(brand, "staff", [entry(brand.clerk_a)])
+    wecom.contact_ways.pop(code.config_id)  # an admin deleted it in WeCom
+    paused = pause_code(brand.workspace, code.pk)
+    [call] = way_calls(wecom, "del_contact_way")
+    assert call.errcode == 41044
+    assert paused.status == "paused" and paused.config_id == ""
+
+
 def test_editing_staff_updates_the_contact_way(brand, wecom):
     from siyu.acquisition.services import CodeInput, update_code
 

@@ -354,22 +354,24 @@ def test_callback_receipts_count_today_and_list_failures(personas, brand, app):
 
     now = clock.now()
 
-    def receipt(key, *, processed=True, error="", ago=dt.timedelta(minutes=1)):
+    def receipt(key, *, processed=True, error="", ago=dt.timedelta(minutes=1), gave_up=False):
         CallbackReceipt.objects.create(
             workspace=brand.workspace, source="wecom", dedupe_key=key, event_type="change_external_contact",
             change_type="add_external_contact", received_at=now - ago, processed_at=now if processed else None,
-            error=error)  # fmt: skip
+            error=error, failed_at=now if gave_up else None)  # fmt: skip
 
     receipt("a")
     receipt("b")
-    receipt("c", processed=False, error="IntegrityError: boom")
-    receipt("old", processed=False, error="KeyError: gone", ago=dt.timedelta(days=3))
+    receipt("c", processed=False, error="IntegrityError: boom", gave_up=True)
+    receipt("d", processed=False, error="WecomError: busy")  # the inbox will try again
+    receipt("old", processed=False, error="KeyError: gone", ago=dt.timedelta(days=3), gave_up=True)
     html = login(personas.hq_admin).get(URL).content.decode()
-    assert re.search(r'data-testid="receipts-today">3<', html)
+    assert re.search(r'data-testid="receipts-today">4<', html)
     assert re.search(r'data-testid="receipts-failed">1<', html)
+    assert re.search(r'data-testid="receipts-retrying">1<', html)
     assert "IntegrityError: boom" in html and "KeyError: gone" in html
     logs = login(personas.hq_admin).get(LOGS).content.decode()
-    assert logs.count('data-testid="receipt-failure"') == 2
+    assert logs.count('data-testid="receipt-failure"') == 3
 
 
 # ---- errcode wording -------------------------------------------------------------------
@@ -498,3 +500,20 @@ def test_fake_contact_way_routes_check_like_wecom(fake):
         with pytest.raises(WecomError) as refused:
             client.post("externalcontact/get_contact_way", {"config_id": config_id})
         assert refused.value.errcode == 41044
+
+
+def test_configuring_again_with_the_same_callback_values_keeps_the_verification(brand):
+    """`siyu wecom configure` re-run (e.g. to rotate the app secret) must not make the operator
+    re-verify the callback URL; a new Token or EncodingAESKey must."""
+    workspace = brand.workspace
+    configure_wecom(workspace, corp_id="ww_fake_corp", agent_id="1000002", secret=SECRET, token="tok1", aes_key=AES_KEY)
+    verified = dt.datetime(2026, 12, 1, 8, 0, tzinfo=dt.UTC)
+    WecomApp.objects.update(callback_verified_at=verified)
+    configure_wecom(
+        workspace, corp_id="ww_fake_corp", agent_id="1000002", secret="rotated", token="tok1", aes_key=AES_KEY
+    )
+    assert WecomApp.objects.get().callback_verified_at == verified
+    configure_wecom(
+        workspace, corp_id="ww_fake_corp", agent_id="1000002", secret="rotated", token="tok1", aes_key="b" * 43
+    )
+    assert WecomApp.objects.get().callback_verified_at is None

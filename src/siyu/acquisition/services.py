@@ -72,6 +72,9 @@ def gateways_for(workspace: Workspace) -> Gateways:
     return Gateways(wecom, oa)
 
 
+CONTACT_WAY_GONE = 41044  # del/update_contact_way: no such config_id
+
+
 class SyncError(InvalidInput):
     """WeCom or the Official Account refused a change; ``message`` tells the operator why."""
 
@@ -329,7 +332,13 @@ def _stop(workspace: Workspace, code_id: int, status: str, gateways: Gateways | 
     changes: dict[str, Any] = {"status": status, "updated_at": clock.now()}
     if code.kind in WECOM_KINDS and code.config_id:
         if gateways.wecom is not None:
-            _call(gateways.wecom, DEL_WAY, {"config_id": code.config_id})
+            try:
+                _call(gateways.wecom, DEL_WAY, {"config_id": code.config_id})
+            except SyncError as exc:
+                # 41044: WeCom no longer has this contact way (deleted outside siyu): stopping
+                # it is already done, and refusing would leave the code unpausable.
+                if exc.errcode != CONTACT_WAY_GONE:
+                    raise
         changes.update(config_id="", qr_code="", qr_content="", current_userids=[], synced_at=None)
     ChannelCode.objects.filter(pk=code.pk).update(**changes)
     audit(workspace=workspace, action=f"channel_code.{status}", target=f"channel_code:{code.pk}", user=user)

@@ -57,6 +57,14 @@ def _check_callback_fields(token: str, aes_key: str, *, aes_required: bool) -> N
         )
 
 
+def _aes_key(stored: str) -> str | None:
+    """The stored EncodingAESKey, or None when the stored secrets cannot be read."""
+    try:
+        return decrypt_secrets(stored).get("aes_key", "")
+    except Exception:  # a rotated credentials key: treat as changed
+        return None
+
+
 def configure_wecom(
     workspace: Workspace,
     *,
@@ -87,9 +95,15 @@ def configure_wecom(
         "callback_token": token,
         "base_url": (base_url or DEFAULT_BASE_URL).rstrip("/"),
         "status": WecomApp.Status.UNCHECKED,
-        "callback_verified_at": None,  # a new token / key needs WeCom to verify the URL again
         "updated_at": now,
     }
+    previous = WecomApp.objects.filter(workspace=workspace).first()
+    if previous is None or (previous.corp_id, previous.callback_token, _aes_key(previous.secret)) != (
+        corp_id,
+        token,
+        aes_key,
+    ):
+        values["callback_verified_at"] = None  # a new token / key needs WeCom to verify the URL again
     app, _ = WecomApp.objects.update_or_create(
         workspace=workspace, defaults=values, create_defaults={**values, "created_at": now}
     )
@@ -114,9 +128,15 @@ def configure_oa(
         "secret_hint": hint(secret),
         "callback_token": token,
         "encrypted": bool(aes_key),
-        "callback_verified_at": None,
         "updated_at": now,
     }
+    previous = OfficialAccountApp.objects.filter(workspace=workspace).first()
+    if previous is None or (previous.app_id, previous.callback_token, _aes_key(previous.secret)) != (
+        app_id,
+        token,
+        aes_key,
+    ):
+        values["callback_verified_at"] = None
     app, _ = OfficialAccountApp.objects.update_or_create(
         workspace=workspace, defaults=values, create_defaults={**values, "created_at": now}
     )

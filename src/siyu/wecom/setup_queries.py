@@ -88,7 +88,8 @@ def fixed_items(counts: dict) -> list[tuple[str, int]]:
 @dataclass(frozen=True)
 class ReceiptStats:
     today: int
-    today_failed: int
+    today_failed: int  # the inbox gave up on them (``failed_at``): the operator's to look at
+    retrying: int  # handling failed and the inbox will try again (any day)
     failures: list[CallbackReceipt]  # the latest unprocessed receipts with an error (30 days)
 
 
@@ -100,8 +101,11 @@ def receipt_stats(workspace: Workspace, now: dt.datetime | None = None) -> Recei
     receipts = CallbackReceipt.objects.filter(workspace=workspace)
     unprocessed = Q(processed_at__isnull=True)
     today = receipts.filter(received_at__gte=midnight).aggregate(
-        n=Count("id"), failed=Count("id", filter=unprocessed & ~Q(error=""))
+        n=Count("id"), failed=Count("id", filter=unprocessed & Q(failed_at__isnull=False))
     )
+    retrying = receipts.filter(
+        unprocessed & Q(failed_at__isnull=True) & ~Q(error=""), received_at__gte=now - FAILURE_WINDOW
+    ).count()
     failures = list(
         # Bounded in time so an error-free workspace does not scan its whole receipt history.
         receipts.filter(unprocessed & ~Q(error=""), received_at__gte=now - FAILURE_WINDOW)
@@ -111,5 +115,6 @@ def receipt_stats(workspace: Workspace, now: dt.datetime | None = None) -> Recei
     return ReceiptStats(
         today=today["n"],
         today_failed=today["failed"],
+        retrying=retrying,
         failures=failures,
     )

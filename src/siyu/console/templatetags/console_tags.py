@@ -32,6 +32,16 @@ EVENT_LABELS = {
     "link_clicked": gettext_lazy("点击链接"),
     "sms_replied": gettext_lazy("短信回复"),
     "channel_code_added": gettext_lazy("扫渠道活码添加"),
+    "wecom_friend_added": gettext_lazy("添加企业微信好友"),
+    "wecom_friend_deleted": gettext_lazy("企业微信好友关系解除"),
+    "wecom_contact_edited": gettext_lazy("企业微信资料变更"),
+    "wecom_group_joined": gettext_lazy("加入客户群"),
+    "wecom_group_left": gettext_lazy("退出客户群"),
+    "wecom_transferred": gettext_lazy("企微客户转接"),
+    "wecom_transfer_failed": gettext_lazy("企微转接失败"),
+    "oa_subscribed": gettext_lazy("关注公众号"),
+    "oa_scanned": gettext_lazy("扫公众号二维码"),
+    "oa_unsubscribed": gettext_lazy("取消关注公众号"),
 }
 
 
