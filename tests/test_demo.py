@@ -14,9 +14,10 @@ from django.test import Client
 from siyu.conversations.models import Message
 from siyu.customers.models import Customer, Identity, StaffRelation
 from siyu.demo.services import DEMO_PASSWORD, build_demo
-from siyu.org.models import OrgUnit, Staff, Workspace
+from siyu.org.models import Membership, OrgUnit, Staff, Workspace
 from siyu.tags.models import CustomerTag
 from siyu.tracking.models import Event, Order
+from siyu.workbench.models import StaffTask
 
 
 def fingerprint() -> str:
@@ -64,6 +65,14 @@ def test_small_demo_is_a_believable_brand():
     assert all(c.last_seen_at >= c.first_seen_at for c in customers)
     assert Client().login(username=login.username, password=login.password)
     assert Client().login(username="daogou", password=DEMO_PASSWORD)
+    # The clerk's phone task page has today's follow-ups and the Moments post to publish.
+    clerk = Client()
+    clerk.login(username="daogou", password=DEMO_PASSWORD)
+    page = clerk.get("/m/tasks/").content.decode()
+    clerk_staff = Membership.objects.get(user__username="daogou").staff
+    pending = StaffTask.objects.filter(staff=clerk_staff, status="pending")
+    assert pending.exists()
+    assert all(task.title in page for task in pending)
 
 
 @pytest.mark.django_db

@@ -29,6 +29,7 @@ from siyu.demo.broadcasts import build_broadcasts
 from siyu.demo.content import build_content
 from siyu.demo.keywords import build_keyword_rules
 from siyu.demo.segments import build_segments
+from siyu.demo.workbench import build_staff_tasks
 from siyu.org.models import Membership, OrgUnit, Role, Staff, Workspace
 from siyu.org.services import Login, create_org_unit
 from siyu.segments.layers import recompute_layers
@@ -154,6 +155,7 @@ def build_demo(n_customers: int, seed: int, echo: Echo = print) -> Login:
     build_content(brand.workspace, echo)
     build_broadcasts(brand.workspace, now, rng, echo)
     build_channel_codes(brand.workspace, now, echo)
+    build_staff_tasks(brand.workspace, now, rng, echo)
     echo(
         "数据 / data: "
         + ", ".join(
