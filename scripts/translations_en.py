@@ -1196,6 +1196,283 @@ PLURALS = {
     "%(n)s 天": ("%(n)s day", "%(n)s days"),
 }
 
+EN.update(
+    {  # channel codes, staff tasks, Moments, customer handover, WeCom broadcast tasks and sign-in
+        # Channel codes (siyu.acquisition)
+        "活码「%(name)s」已保存": "Channel code “%(name)s” saved",
+        "张三": "Alex Zhang",
+        "上海": "Shanghai",
+        "已暂停：企业微信中的「联系我」已删除，已印刷的二维码不再可用": (
+            "Paused: the Contact Me setup was deleted in WeCom, so printed QR codes no longer work"
+        ),
+        "已恢复：已生成新的二维码，请重新下载": "Resumed with a new QR code: download it again",
+        "已重新分配（调用企业微信 %(n)s 次）": "Reassigned (%(n)s WeCom API calls)",
+        "企业微信群发上限（每位客户）": "WeCom broadcast limit (per customer)",
+        "与企业微信管理后台「客户联系 → 群发」的设置保持一致；超出的客户不生成群发任务": (
+            "Match the setting under 客户联系 → 群发 in the WeCom admin console; customers over the limit get no "
+            "broadcast task"
+        ),
+        "欢迎语为空：客户添加后不会自动发送消息。": "No welcome message: nothing is sent automatically when a customer adds you.",
+        "渠道活码": "Channel codes",
+        "立即重新分配": "Reassign now",
+        "暂停会删除企业微信中的「联系我」配置，已印刷的二维码将失效。确定暂停？": (
+            "Pausing deletes the Contact Me setup in WeCom and printed QR codes stop working. Pause?"
+        ),
+        "暂停": "Pause",
+        "恢复（生成新二维码）": "Resume (new QR code)",
+        "归档后不可恢复，确定？": "Archiving can't be undone. Archive?",
+        "二维码": "QR code",
+        "尚未同步到企业微信/公众号：当前为占位二维码，仅供预览。配置企业微信后重新保存即可生成。": (
+            "Not synced to WeCom / the Official Account: this placeholder QR code is for preview only. Set up WeCom, "
+            "then save again to generate it."
+        ),
+        "印刷请优先使用企业微信生成的原图：": "For print, prefer the image WeCom generated: ",
+        "原始二维码": "Original QR code",
+        "海报": "Poster",
+        "海报预览": "Poster preview",
+        "添加次数": "Adds",
+        "7 天留存": "7-day retention",
+        "30 天留存": "30-day retention",
+        "获客成本/人": "Cost per customer",
+        "首单转化": "First-order conversion",
+        "成本": "Cost",
+        "欢迎语": "Welcome message",
+        "同步于": "synced",
+        "分配说明": "Assignment note",
+        "每日上限": "Daily cap",
+        "备用": "Backup",
+        "排班": "Schedule",
+        "当前在码上": "On the code now",
+        "不限": "No limit",
+        "周": "Day ",
+        "全天": "All day",
+        "编辑活码": "Edit channel code",
+        "新建活码": "New channel code",
+        "例如：南京路店收银台": "e.g. Nanjing Road store checkout",
+        "留空自动生成": "Leave empty to generate",
+        "所属门店（门店活码必填）": "Store (required for store codes)",
+        "成本（元：印刷、投放）": "Cost (CNY: printing, ads)",
+        "客户添加无需验证": "Customers can add without approval",
+        "成员与轮流规则": "Members and rotation",
+        "按顺序分配给在排班时间内、未达当日上限的主成员；都不可用时切换到备用成员。每日上限 0 表示不限。时间段如 09:00-18:00，跨零点写 22:00-02:00。公众号二维码不绑定成员。": (
+            "Customers go, in order, to primary members who are on schedule and under their daily cap; when none is "
+            "available, to backup members. A daily cap of 0 means no limit. Time ranges look like 09:00-18:00; across "
+            "midnight, write 22:00-02:00. Official Account QR codes have no members."
+        ),
+        "星期": "Days",
+        "时间段": "Hours",
+        "添加后自动打标签（可多选）": "Tags added automatically (choose any)",
+        "欢迎语附带群二维码（素材库图片）": "Group QR code with the welcome message (image from Materials)",
+        "欢迎语（可用 {{ customer.name }}、{{ staff.name }}、{{ store.name }}）": (
+            "Welcome message (you can use {{ customer.name }}, {{ staff.name }}, {{ store.name }})"
+        ),
+        "预览（示例客户「张三」）": "Preview (sample customer “Alex Zhang”)",
+        "保存活码": "Save channel code",
+        "统计时间": "Period",
+        "含已归档": "Include archived",
+        "还没有渠道活码": "No channel codes yet",
+        "渠道活码是一张可追踪的二维码：贴在门店、印在海报或投放在广告里，客户扫码后添加导购的企业微信（或关注公众号）。": (
+            "A channel code is a trackable QR code: put it up in a store, print it on a poster or run it in an ad. "
+            "Customers scan it to add a store associate on WeCom (or follow the Official Account)."
+        ),
+        "一张活码可以绑定一名导购，也可以在多名导购之间轮流分配（每人每天上限、备用导购、排班时间），并自动打标签、发送欢迎语、记录客户从哪个渠道来。": (
+            "A code can go to one store associate or rotate among several (daily cap per person, backup associates, "
+            "schedules), and it adds tags, sends a welcome message and records which channel each customer came from."
+        ),
+        "填上活码的成本（印刷、投放），这里就能看到每个渠道带来多少客户、7 天和 30 天留存，以及每位客户的获客成本。": (
+            "Enter each code's cost (printing, ads) to see here how many customers each channel brings, 7- and 30-day "
+            "retention, and the acquisition cost per customer."
+        ),
+        "企业微信或公众号尚未配置，二维码为占位": "WeCom or the Official Account isn't set up; the QR code is a placeholder",
+        "未同步": "Not synced",
+        "留存：添加满 7/30 天的客户中，届时仍是添加导购好友（公众号码：仍在关注）的比例。获客成本 = 活码成本 ÷ 该活码带来的全部客户。": (
+            "Retention: the share of customers added 7/30 days ago who are still a store associate's friend (Official "
+            "Account codes: still following). Acquisition cost = code cost ÷ all customers the code brought in."
+        ),
+        # Navigation
+        "获客": "Acquisition",
+        "客户继承": "Customer handover",
+        "员工任务": "Staff tasks",
+        "我的任务": "My tasks",
+        "任务完成情况": "Task completion",
+        "朋友圈": "Moments",
+        # Broadcast detail: WeCom staff tasks
+        "员工群发任务": "Staff broadcast tasks",
+        "企业微信群发需员工在企业微信中确认后才会发出；结果每 5 分钟同步一次。": (
+            "A WeCom broadcast is sent only after the staff member confirms it in WeCom; results sync every 5 minutes."
+        ),
+        "超出上限": "Over limit",
+        "非好友": "Not friends",
+        "提醒员工": "Remind staff",
+        "取消后员工无法再发送此任务，确定取消？": "Once cancelled, staff can no longer send this task. Cancel it?",
+        "取消任务": "Cancel task",
+        "24 小时内最多 3 次，还可 %(n)s 次": "Up to 3 times in 24 hours; %(n)s left",
+        "还没有创建群发任务：消息发出后，每位员工会收到一条待确认的群发。": (
+            "No broadcast tasks yet: once the message goes out, each staff member gets a broadcast to confirm."
+        ),
+        "待确认": "Awaiting confirmation",
+        "群发任务不存在": "No such broadcast task",
+        "群发任务已取消，%(n)s 位客户不会收到。": "Broadcast task cancelled; %(n)s customers won't receive it.",
+        "已提醒员工确认发送，24 小时内还可提醒 %(n)s 次。": (
+            "Staff member reminded to confirm; %(n)s more reminders allowed in 24 hours."
+        ),
+        # WeCom callback log
+        "等待重试": "Awaiting retry",
+        "处理出错的回调会自动重试（10 秒到 30 分钟），5 次仍失败才算失败；一直失败的请把错误信息反馈给技术支持。": (
+            "Callbacks that fail are retried automatically (after 10 seconds up to 30 minutes) and count as failed only "
+            "after 5 attempts; if one keeps failing, send the error to support."
+        ),
+        # Customer timeline events
+        "扫渠道活码添加": "Added via channel code",
+        "添加企业微信好友": "Added as WeCom friend",
+        "企业微信好友关系解除": "WeCom friendship ended",
+        "企业微信资料变更": "WeCom profile changed",
+        "加入客户群": "Joined customer group",
+        "退出客户群": "Left customer group",
+        "企微客户转接": "WeCom customer transfer",
+        "企微转接失败": "WeCom transfer failed",
+        "关注公众号": "Followed Official Account",
+        "扫公众号二维码": "Scanned Official Account QR code",
+        "取消关注公众号": "Unfollowed Official Account",
+        # Customer handover
+        "转接结果": "Transfer results",
+        "刷新结果": "Refresh results",
+        "原跟进员工": "Previous owner",
+        "接替员工": "Takeover staff",
+        "转接消息": "Transfer message",
+        "在职转接：客户 24 小时内可拒绝，未拒绝则自动接替；离职继承：24 小时后自动接替。结果每 10 分钟从企业微信同步一次。": (
+            "On-job transfer: the customer can decline within 24 hours, otherwise the takeover is automatic. "
+            "Resigned-staff handover: automatic after 24 hours. Results sync from WeCom every 10 minutes."
+        ),
+        "没有符合条件的客户。": "No matching customers.",
+        "错误码": "Error code",
+        "发起时间": "Started",
+        "完成时间": "Completed",
+        "离职继承 / 在职转接": "Resigned-staff handover / On-job transfer",
+        "把一名员工的企业微信客户交给一名或多名同事（多人时平均分配）。在职转接需客户在 24 小时内确认，可拒绝；离职继承 24 小时后自动完成。同一客户 90 天内最多在职转接 2 次。": (
+            "Hand one staff member's WeCom customers to one or more colleagues (split evenly among several). An on-job "
+            "transfer needs the customer to accept within 24 hours and can be declined; a resigned-staff handover "
+            "completes automatically after 24 hours. A customer can be transferred on-job at most twice in 90 days."
+        ),
+        "您的范围内还没有绑定企业微信账号的员工。请先在「员工」中填写企业微信 userid，或运行 siyu wecom sync。": (
+            "No staff in your scope are linked to a WeCom account yet. Enter their WeCom userid under “Staff”, or run "
+            "siyu wecom sync."
+        ),
+        "接替员工（可多选）": "Takeover staff (choose any)",
+        "转接成功后发给客户的消息（仅在职转接，选填）": "Message to customers after the transfer (on-job transfer only, optional)",
+        "最多 %(message_max)s 字；不填则使用企业微信默认文案。": (
+            "Up to %(message_max)s characters; leave empty for WeCom's default text."
+        ),
+        "开始转接": "Start transfer",
+        "无法转接的客户": "Customers that can't be transferred",
+        "原因": "Reason",
+        "何时可再转接": "Transferable again",
+        "这名员工没有可转接的客户。": "This staff member has no customers to transfer.",
+        "转接记录": "Transfer history",
+        "还没有转接记录。员工离职或调岗时，在左侧选择原跟进员工和接替员工，先预览再开始。": (
+            "No transfers yet. When staff leave or change roles, choose the previous owner and takeover staff on the "
+            "left, preview, then start."
+        ),
+        "进度": "Progress",
+        "已发起转接，企业微信会在客户确认或 24 小时后完成接替。": (
+            "Transfer started; WeCom completes it when the customer accepts or after 24 hours."
+        ),
+        "已从企业微信刷新接替结果。": "Transfer results refreshed from WeCom.",
+        # Staff tasks (workbench)
+        "完成": "Done",
+        "企业微信已确认": "Confirmed in WeCom",
+        "已完成": "Completed",
+        "%(day)s 起未完成": "Overdue since %(day)s",
+        "客户：": "Customer: ",
+        "（未命名客户）": "(unnamed customer)",
+        "复制话术": "Copy script",
+        "日期": "Date",
+        "查看": "View",
+        "%(day)s 没有员工任务": "No staff tasks on %(day)s",
+        "群发确认、朋友圈发表和客户跟进会给员工生成任务；员工在手机上的「我的任务」页完成，这里按门店和员工统计完成率。": (
+            "Broadcast confirmations, Moments posts and customer follow-ups create staff tasks; staff complete them "
+            "on the “My tasks” page on their phones, and this page shows completion by store and staff member."
+        ),
+        "共 %(total)s 个任务，已完成 %(done)s 个（%(rate)s%%）": "%(done)s of %(total)s tasks done (%(rate)s%%)",
+        "按门店": "By store",
+        "任务": "Tasks",
+        "完成率": "Completion",
+        "%(name)s的任务": "%(name)s's tasks",
+        "今天没有待办任务": "No tasks for today",
+        "总部安排群发、朋友圈或客户跟进时，任务会出现在这里。": (
+            "Tasks show up here when HQ schedules broadcasts, Moments or customer follow-ups."
+        ),
+        "最近完成": "Recently completed",
+        "你的账号还没有加入任何品牌，请联系管理员。": "Your account doesn't belong to any brand yet. Contact your admin.",
+        "没有绑定员工": "No linked staff member",
+        "你的账号没有绑定员工身份，所以没有个人任务。请联系管理员在「员工」里为你的账号绑定员工；店长可在任务完成情况页查看门店员工的任务。": (
+            "Your account isn't linked to a staff member, so you have no tasks of your own. Ask your admin to link "
+            "one under “Staff”; store managers can see their staff's tasks on the “Task completion” page."
+        ),
+        "找不到该员工": "Staff member not found",
+        "该员工不存在，或不在你的管理范围内。": "No such staff member in your scope.",
+        "找不到该任务": "Task not found",
+        "该任务不存在，或不在你的管理范围内。": "No such task in your scope.",
+        "无法登录": "Can't sign in",
+        "该品牌尚未配置企业微信。": "This brand hasn't set up WeCom yet.",
+        "登录链接已失效或不完整，请从企业微信侧边栏重新打开。": (
+            "The sign-in link has expired or is incomplete. Open it again from the WeCom sidebar."
+        ),
+        "企业微信授权已失效，请从企业微信侧边栏重新打开。": "The WeCom authorization has expired. Open it again from the WeCom sidebar.",
+        "账号未开通": "Account not set up",
+        "你的企业微信账号还没有绑定运营台账号，请联系管理员开通。": (
+            "Your WeCom account isn't linked to a console account yet. Ask your admin to set one up."
+        ),
+        "请用密码登录": "Sign in with your password",
+        "管理员账号不支持企业微信免密登录，请在运营台用密码登录。": (
+            "Admin accounts can't use WeCom sign-in. Sign in to the console with your password."
+        ),
+        # Moments
+        "可见标签：": "Visible to tags: ",
+        "企业微信拒绝的发表员工（不在应用可见范围或未开通客户联系）：": (
+            "Staff WeCom rejected (outside the app's visibility or without customer contact): "
+        ),
+        "无效的客户标签：": "Invalid customer tags: ",
+        "已发表/员工": "Posted / staff",
+        "触达客户": "Customers reached",
+        "员工发表情况": "Posting by staff",
+        "企业微信正在创建任务，完成后这里会列出每位员工。": "WeCom is creating the task; each staff member is listed here once it's done.",
+        "暂无员工任务。": "No staff tasks.",
+        "已发表": "Posted",
+        "待发表": "Not posted",
+        "新建朋友圈": "New Moments post",
+        "文案（最多 2000 字）": "Text (up to 2000 characters)",
+        "素材：最多 9 张图片，或 1 个视频，或 1 个链接": "Materials: up to 9 images, or 1 video, or 1 link",
+        "素材库里还没有图片或链接": "No images or links in Materials yet",
+        "发表员工（可多选）": "Posting staff (choose any)",
+        "还没有绑定企业微信的员工": "No staff linked to WeCom yet",
+        "或按组织（其下所有员工）": "Or by organisation (all staff under it)",
+        "可见客户标签（不选则员工的全部客户可见）": "Visible to customer tags (none: all of the staff member's customers)",
+        "（未同步）": "(not synced)",
+        "提交到企业微信": "Submit to WeCom",
+        "还没有朋友圈任务": "No Moments posts yet",
+        "在这里写好文案、选好素材，指定发表的员工（或整个门店）和可见的客户标签，企业微信会提醒每位员工一键发表到自己的朋友圈。": (
+            "Write the text, pick materials, and choose the posting staff (or a whole store) and the customer tags who "
+            "can see it; WeCom reminds each staff member to post it to their Moments in one tap."
+        ),
+        "每位员工的「员工任务」里会出现这条待办；员工发表后任务自动完成，这里能看到谁已发表、触达了多少客户。": (
+            "It shows up as a to-do in each staff member's “Staff tasks”; the task completes once they post, and you "
+            "can see here who has posted and how many customers it reached."
+        ),
+        "（图片/链接）": "(images/link)",
+        "状态每 2 分钟从企业微信刷新一次；触达客户为已发表员工的可见客户数。": (
+            "Status refreshes from WeCom every 2 minutes; customers reached counts the customers who can see the posts "
+            "of staff who posted."
+        ),
+        "打开运营台": "Open the console",
+        "企业微信未能创建朋友圈：%(e)s": "WeCom couldn't create the Moments post: %(e)s",
+        "朋友圈任务已提交企业微信，员工将在企业微信中收到发表提醒": (
+            "Moments post submitted to WeCom; staff will get a reminder in WeCom to post it"
+        ),
+        "已从企业微信刷新": "Refreshed from WeCom",
+    }
+)
+
 
 def main() -> int:
     path = Path(__file__).resolve().parent.parent / "src/siyu/locale/en/LC_MESSAGES/django.po"
