@@ -1244,7 +1244,6 @@ EN.update(
         "排班": "Schedule",
         "当前在码上": "On the code now",
         "不限": "No limit",
-        "周": "Day ",
         "全天": "All day",
         "编辑活码": "Edit channel code",
         "新建活码": "New channel code",
@@ -1470,6 +1469,19 @@ EN.update(
             "Moments post submitted to WeCom; staff will get a reminder in WeCom to post it"
         ),
         "已从企业微信刷新": "Refreshed from WeCom",
+    }
+)
+
+
+EN.update(
+    {
+        "weekday|周一": "Mon",
+        "weekday|周二": "Tue",
+        "weekday|周三": "Wed",
+        "weekday|周四": "Thu",
+        "weekday|周五": "Fri",
+        "weekday|周六": "Sat",
+        "weekday|周日": "Sun",
     }
 )
 

@@ -16,6 +16,7 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext_lazy
 
 from siyu.acquisition import images, queries, services
 from siyu.acquisition.models import ChannelCode
@@ -29,7 +30,15 @@ from siyu.customers.models import Customer
 from siyu.org.models import OrgUnit, Staff
 from siyu.tags.models import Tag
 
-WEEKDAYS = [(1, "一"), (2, "二"), (3, "三"), (4, "四"), (5, "五"), (6, "六"), (7, "日")]
+WEEKDAYS = [
+    (1, pgettext_lazy("weekday", "周一")),
+    (2, pgettext_lazy("weekday", "周二")),
+    (3, pgettext_lazy("weekday", "周三")),
+    (4, pgettext_lazy("weekday", "周四")),
+    (5, pgettext_lazy("weekday", "周五")),
+    (6, pgettext_lazy("weekday", "周六")),
+    (7, pgettext_lazy("weekday", "周日")),
+]
 RANGE_CHOICES = [("", "全部时间"), ("7", "近 7 天"), ("30", "近 30 天"), ("90", "近 90 天")]
 
 
