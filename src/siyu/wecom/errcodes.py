@@ -35,6 +35,16 @@ MEANINGS: dict[int, Meaning] = {
     40058: Meaning("参数不合法", "invalid parameter", "input"),
     40068: Meaning("标签 ID 不合法", "invalid tag id", "input"),
     40096: Meaning("外部联系人 userid 不合法", "invalid external userid", "gone"),
+    40097: Meaning(
+        "该成员尚未离职（离职继承需先在企业微信删除成员）", "member has not left WeCom (resigned handover)", "input"
+    ),
+    40099: Meaning("接替成员的客户数量已达上限", "takeover member is at the customer limit", "limit"),
+    40100: Meaning("该客户已在离职继承中", "customer already in a resigned transfer", "input"),
+    40128: Meaning(
+        "客户转接过于频繁（90 天内最多转接两次）", "customer transferred too often (twice in 90 days)", "limit"
+    ),
+    40129: Meaning("该客户正在转接中", "customer transfer already in progress", "input"),
+    40131: Meaning("原跟进成员不是该客户的跟进人", "handover member does not follow this customer", "gone"),
     41041: Meaning("「联系我」使用人数超过限制", "too many members on a contact way", "input"),
     41043: Meaning("缺少「联系我」config_id", "contact way config_id missing", "input"),
     41044: Meaning("「联系我」config_id 无效（已被删除？）", "unknown contact way config_id", "gone"),
