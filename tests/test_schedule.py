@@ -53,3 +53,46 @@ def test_installed_apps_jobs_modules_are_discovered(monkeypatch):
     # Whatever the apps declare, discovery must not fail and must return Job objects.
     found = schedule.jobs()
     assert all(isinstance(j, schedule.Job) and j.every > 0 for j in found.values())
+
+
+def test_a_job_slower_than_its_period_is_not_started_again_while_it_runs(registry):
+    """Worker A claims a reconciliation; its period passes while it still runs: worker B must
+    not start a second one. If A dies, B may take over once A's lease has passed."""
+    calls = []
+    schedule.job("slow.reconcile", every=60, lease=600)(lambda: calls.append(1))
+
+    [claimed] = schedule.claim_due(T0)  # worker A starts it (and, say, runs for 10 minutes)
+    assert claimed.name == "slow.reconcile"
+    assert schedule.claim_due(T0 + dt.timedelta(seconds=61)) == []  # due again, but running
+    assert schedule.claim_due(T0 + dt.timedelta(seconds=599)) == []
+    # A died without finishing: after the lease, B claims and runs it.
+    assert schedule.run_due(T0 + dt.timedelta(seconds=601)) == {"slow.reconcile": {"result": None}}
+    assert calls == [1]
+    # Finished runs release the claim: the next period is claimable as usual.
+    assert PeriodicRun.objects.get(key="slow.reconcile").running_until is None
+    assert [j.name for j in schedule.claim_due(T0 + dt.timedelta(seconds=662))] == ["slow.reconcile"]
+
+
+def test_the_default_lease_covers_at_least_the_period_and_fifteen_minutes():
+    assert schedule.Job("x", 60, lambda: None).lease_seconds == 900
+    assert schedule.Job("x", 6 * 3600, lambda: None).lease_seconds == 6 * 3600
+    assert schedule.Job("x", 60, lambda: None, lease=30).lease_seconds == 30
+
+
+def test_the_scheduler_thread_runs_claimed_jobs_in_threads_of_their_own(registry, monkeypatch):
+    """A long job must not hold up the others: run_forever starts each in its own thread."""
+    import threading
+
+    started = []
+    monkeypatch.setattr(schedule, "claim_due", lambda *a, **k: [schedule.Job("a", 1, lambda: None)])
+    monkeypatch.setattr(schedule, "_run_in_thread", lambda job_: started.append(threading.current_thread().name))
+    stop = threading.Event()
+    runner = threading.Thread(target=schedule.run_forever, args=(stop,), kwargs={"tick": 0.01})
+    runner.start()
+    for _ in range(200):
+        if started:
+            break
+        threading.Event().wait(0.01)
+    stop.set()
+    runner.join(5)
+    assert started and started[0] == "job:a"

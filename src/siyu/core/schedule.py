@@ -9,9 +9,12 @@ An app declares its jobs in a ``jobs`` module (found by autodiscovery)::
         ...  # iterate the workspaces itself; return a small JSON-able summary
 
 Any number of workers may run the scheduler: a due job is claimed with one conditional
-UPDATE (``next_due_at <= now`` → ``now + every``), so exactly one worker runs it per period.
-A job that raises is recorded with its error and tried again at its next period; a worker
-that dies mid-job simply leaves the next period to whichever worker comes next.
+UPDATE (``next_due_at <= now`` and not running → ``now + every``, running for at most
+``lease`` seconds), so exactly one worker runs it per period and a job slower than its period
+never runs twice at once. A job that raises is recorded with its error and tried again at its
+next period; a worker that dies mid-job leaves it claimable once its lease has passed. The
+worker's scheduler thread runs each claimed job in its own thread, so a long reconciliation
+does not hold up the five-minute result polls.
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import close_old_connections
+from django.db import close_old_connections, connection
+from django.db.models import Q
 
 from siyu.core import clock
 
@@ -36,17 +40,26 @@ class Job:
     name: str
     every: float  # seconds between runs
     fn: Callable[[], Any]
+    lease: float = 0.0  # longest a run may take before another worker may start it; 0: default
+
+    @property
+    def lease_seconds(self) -> float:
+        return self.lease or max(self.every, MIN_LEASE)
+
+
+MIN_LEASE = 900.0
 
 
 _JOBS: dict[str, Job] = {}
 _discovered = False
 
 
-def job(name: str, *, every: float) -> Callable[[Callable[[], Any]], Callable[[], Any]]:
-    """Register ``fn`` to run every ``every`` seconds (at most once per period across workers)."""
+def job(name: str, *, every: float, lease: float = 0.0) -> Callable[[Callable[[], Any]], Callable[[], Any]]:
+    """Register ``fn`` to run every ``every`` seconds (at most once per period across workers,
+    never twice at once; ``lease``: the longest a run may take, default max(every, 15 min))."""
 
     def register(fn: Callable[[], Any]) -> Callable[[], Any]:
-        _JOBS[name] = Job(name, float(every), fn)
+        _JOBS[name] = Job(name, float(every), fn, float(lease))
         return fn
 
     return register
@@ -67,8 +80,11 @@ def _claim(job_: Job, now: dt.datetime) -> bool:
     from siyu.core.models import PeriodicRun
 
     PeriodicRun.objects.get_or_create(key=job_.name, defaults={"next_due_at": now})
-    claimed = PeriodicRun.objects.filter(key=job_.name, next_due_at__lte=now).update(
-        next_due_at=now + dt.timedelta(seconds=job_.every), last_started_at=now
+    not_running = Q(running_until__isnull=True) | Q(running_until__lte=now)
+    claimed = PeriodicRun.objects.filter(not_running, key=job_.name, next_due_at__lte=now).update(
+        next_due_at=now + dt.timedelta(seconds=job_.every),
+        last_started_at=now,
+        running_until=now + dt.timedelta(seconds=job_.lease_seconds),
     )
     return claimed == 1
 
@@ -93,36 +109,52 @@ def run_job(job_: Job) -> tuple[bool, Any]:
     except Exception as exc:  # a failing job must not stop the others; the operator reads the error
         log.exception("periodic job %s failed", job_.name)
         PeriodicRun.objects.filter(key=job_.name).update(
-            last_finished_at=clock.now(), last_ok=False, last_error=f"{type(exc).__name__}: {exc}"[:500]
+            last_finished_at=clock.now(),
+            last_ok=False,
+            last_error=f"{type(exc).__name__}: {exc}"[:500],
+            running_until=None,
         )
         return False, None
     result = _json_safe(result if isinstance(result, dict) else {"result": result})
     PeriodicRun.objects.filter(key=job_.name).update(
-        last_finished_at=clock.now(), last_ok=True, last_result=result, last_error=""
+        last_finished_at=clock.now(), last_ok=True, last_result=result, last_error="", running_until=None
     )
     return True, result
 
 
 def run_due(now: dt.datetime | None = None, *, only: set[str] | None = None) -> dict[str, Any]:
-    """Run every job that is due and that this worker claims; ``{name: result}``."""
+    """Run every job that is due and that this worker claims, one after the other;
+    ``{name: result}``."""
     now = now or clock.now()
     ran: dict[str, Any] = {}
-    for name, job_ in sorted(jobs().items()):
-        if only is not None and name not in only:
-            continue
-        if _claim(job_, now):
-            ok, result = run_job(job_)
-            ran[name] = result if ok else {"error": True}
+    for job_ in claim_due(now, only=only):
+        ok, result = run_job(job_)
+        ran[job_.name] = result if ok else {"error": True}
     return ran
 
 
+def claim_due(now: dt.datetime | None = None, *, only: set[str] | None = None) -> list[Job]:
+    """The due jobs this worker claimed (each must then be run with ``run_job``)."""
+    now = now or clock.now()
+    return [job_ for name, job_ in sorted(jobs().items()) if (only is None or name in only) and _claim(job_, now)]
+
+
+def _run_in_thread(job_: Job) -> None:
+    try:
+        run_job(job_)
+    finally:
+        connection.close()  # this thread's own connection
+
+
 def run_forever(stop: threading.Event | None = None, *, tick: float = 5.0) -> None:
-    """The worker's scheduler thread: every ``tick`` seconds, run what is due."""
+    """The worker's scheduler thread: every ``tick`` seconds, start each due job it claims
+    in a thread of its own (a long job never delays the others)."""
     stop = stop or threading.Event()
     while not stop.is_set():
         close_old_connections()
         try:
-            run_due()
+            for job_ in claim_due():
+                threading.Thread(target=_run_in_thread, args=(job_,), name=f"job:{job_.name}", daemon=True).start()
         except Exception:  # the database may be briefly away; keep the thread alive
             log.exception("scheduler tick failed")
         stop.wait(tick)
