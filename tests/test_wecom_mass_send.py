@@ -14,7 +14,7 @@ from siyu.channels.services import compliance_settings, create_account, set_cons
 from siyu.core import clock
 from siyu.core.errors import InvalidInput
 from siyu.customers.models import Customer, Identity, StaffRelation
-from siyu.messaging import broadcasts, dispatch, wecom_mass
+from siyu.messaging import broadcasts, dispatch, wecom_mass, wecom_poll
 from siyu.messaging.broadcasts import VariantIn
 from siyu.messaging.jobs import poll_group_messages
 from siyu.messaging.models import OutboundMessage, WecomMassTask
@@ -488,3 +488,271 @@ def test_api_reads_and_changes_the_wecom_cap_mode(api_key, brand):
     bad = api("put", "/compliance", {"wecom_cap_mode": "year"})
     assert (bad.status_code, bad.json()["field"]) == (422, "wecom_cap_mode")
     assert compliance_settings(brand.workspace.pk).wecom_cap_mode == "day"
+
+
+# ---- review findings: crashes, cancel after sending, lost creations, matching -----------------------
+
+
+def test_results_polled_before_recovery_are_not_lost_when_the_worker_dies_after_creation(
+    brand,
+    fake,
+    tag,
+    account,
+    monkeypatch,
+    clock_at,  # noqa: F811
+):
+    # WeCom created the task and created() ran; the worker dies before dispatch records the
+    # answers. The member sends at once and a poll runs while the lease still holds.
+    a = brand.clerk_a
+    customer(brand, fake, tag, "wmX1", friends=[a])
+    customer(brand, fake, tag, "wmX2", friends=[a])
+    broadcast(brand, account, tag)
+
+    def die(*args, **kwargs):
+        raise WorkerDied
+
+    results_for = wecom_mass._results_for
+    monkeypatch.setattr(wecom_mass, "_results_for", die)
+    with pytest.raises(WorkerDied):
+        run()
+    monkeypatch.setattr(wecom_mass, "_results_for", results_for)
+    msgid = next(iter(group_msgs(fake)))
+    assert set(OutboundMessage.objects.values_list("state", "provider_ref")) == {("sending", msgid)}
+    assert StaffTask.objects.get(staff=a).source_id == msgid
+    confirm_group_message(fake, msgid, "wangxm")
+    poll_group_messages()
+    assert set(OutboundMessage.objects.values_list("state", flat=True)) == {"delivered"}
+    clock_at(NOON + dispatch.LEASE + dt.timedelta(seconds=1))
+    run()  # recovery finds nothing left 'sending'; the delivered rows stay delivered
+    assert set(OutboundMessage.objects.values_list("state", flat=True)) == {"delivered"}
+    assert WecomMassTask.objects.get().status == "sent"
+    assert len(templates(fake)) == 1
+
+
+def test_a_poll_does_not_finish_a_task_whose_messages_are_still_sending(
+    brand,
+    fake,
+    tag,
+    account,
+    monkeypatch,
+    clock_at,  # noqa: F811
+):
+    # Rows that carry no msgid yet (recorded before the stamp existed, or any other gap): the
+    # task stays open until recovery has recorded them, then the next poll delivers them.
+    customer(brand, fake, tag, "wmY1", friends=[brand.clerk_a])
+    broadcast(brand, account, tag)
+
+    def die(*args, **kwargs):
+        raise WorkerDied
+
+    results_for = wecom_mass._results_for
+    monkeypatch.setattr(wecom_mass, "_results_for", die)
+    with pytest.raises(WorkerDied):
+        run()
+    monkeypatch.setattr(wecom_mass, "_results_for", results_for)
+    OutboundMessage.objects.update(provider_ref="")
+    msgid = next(iter(group_msgs(fake)))
+    confirm_group_message(fake, msgid, "wangxm")
+    poll_group_messages()
+    assert WecomMassTask.objects.get().status == "open"
+    clock_at(NOON + dispatch.LEASE + dt.timedelta(seconds=1))
+    run()
+    assert by_ext()["wmY1"].state == "sent"
+    poll_group_messages()
+    assert by_ext()["wmY1"].state == "delivered"
+    assert WecomMassTask.objects.get().status == "sent"
+
+
+def test_a_worker_dying_before_the_staff_task_is_written_still_gets_one(
+    brand,
+    fake,
+    tag,
+    account,
+    monkeypatch,
+    clock_at,  # noqa: F811
+):
+    from siyu.workbench import services as workbench
+
+    a = brand.clerk_a
+    customer(brand, fake, tag, "wmZ1", friends=[a])
+    broadcast(brand, account, tag)
+
+    def die(*args, **kwargs):
+        raise WorkerDied
+
+    upsert = workbench.upsert_tasks
+    monkeypatch.setattr(workbench, "upsert_tasks", die)
+    with pytest.raises(WorkerDied):
+        run()
+    monkeypatch.setattr(workbench, "upsert_tasks", upsert)
+    clock_at(NOON + dispatch.LEASE + dt.timedelta(seconds=1))
+    run()
+    msgid = next(iter(group_msgs(fake)))
+    assert len(templates(fake)) == 1
+    assert (by_ext()["wmZ1"].state, by_ext()["wmZ1"].provider_ref) == ("sent", msgid)
+    assert StaffTask.objects.get(staff=a).source_id == msgid
+
+
+def test_cancel_after_the_member_sent_polls_and_refuses(brand, fake, tag, account):
+    from siyu.messaging.wecom_poll import cancel
+
+    customer(brand, fake, tag, "wmK1", friends=[brand.clerk_a])
+    broadcast(brand, account, tag)
+    run()
+    task = WecomMassTask.objects.get()
+    confirm_group_message(fake, task.msgid, "wangxm")  # sent after the last poll
+    with pytest.raises(InvalidInput) as bad:
+        cancel(task)
+    assert bad.value.field == "task" and "已发送" in bad.value.message
+    assert fake.api_calls("externalcontact/cancel_groupmsg_send") == []
+    assert by_ext()["wmK1"].state == "delivered"
+    assert WecomMassTask.objects.get().status == "sent"
+
+
+def test_a_task_wecom_never_created_is_sent_again_not_unknown_forever(
+    brand,
+    fake,
+    tag,
+    account,
+    monkeypatch,
+    clock_at,  # noqa: F811
+):
+    from tests.fakes import wecom as fake_module
+
+    customer(brand, fake, tag, "wmU1", friends=[brand.clerk_a])
+    broadcast(brand, account, tag)
+    original = fake_module.ROUTES[("POST", "externalcontact/add_msg_template")]
+
+    def never_arrives(fake_, query, body):
+        raise ConnectionAbortedError("the request never reached WeCom")
+
+    monkeypatch.setitem(fake_module.ROUTES, ("POST", "externalcontact/add_msg_template"), never_arrives)
+    run()
+    monkeypatch.setitem(fake_module.ROUTES, ("POST", "externalcontact/add_msg_template"), original)
+    assert by_ext()["wmU1"].state == "unknown"
+    # Too early to tell (the list may lag): still unknown, nothing resent.
+    clock_at(NOON + wecom_poll.UNANSWERED_AFTER + dt.timedelta(seconds=1))
+    poll_group_messages()
+    assert by_ext()["wmU1"].state == "unknown"
+    clock_at(NOON + wecom_poll.NOT_CREATED_AFTER + dt.timedelta(seconds=1))
+    poll_group_messages()
+    assert by_ext()["wmU1"].state == "queued"
+    first = WecomMassTask.objects.order_by("id").first()
+    assert first.status == "failed" and first.msgid == ""
+    run()
+    assert len(group_msgs(fake)) == 1
+    assert (by_ext()["wmU1"].state, by_ext()["wmU1"].provider_ref) == ("sent", next(iter(group_msgs(fake))))
+
+
+def test_a_worker_dying_before_the_call_is_sent_again_once_the_list_shows_nothing(
+    brand,
+    fake,
+    tag,
+    account,
+    monkeypatch,
+    clock_at,  # noqa: F811
+):
+    from siyu.wecom import client as client_module
+
+    customer(brand, fake, tag, "wmV1", friends=[brand.clerk_a])
+    broadcast(brand, account, tag)
+    real_post = client_module.WecomClient.post
+
+    def die_before_template(self, api, *args, **kwargs):
+        if api == "externalcontact/add_msg_template":
+            raise WorkerDied
+        return real_post(self, api, *args, **kwargs)
+
+    monkeypatch.setattr(client_module.WecomClient, "post", die_before_template)
+    with pytest.raises(WorkerDied):
+        run()
+    monkeypatch.setattr(client_module.WecomClient, "post", real_post)
+    clock_at(NOON + dispatch.LEASE + dt.timedelta(seconds=1))
+    run()  # the intent row is there but the list has nothing yet: cannot tell
+    assert by_ext()["wmV1"].state == "unknown"
+    clock_at(NOON + wecom_poll.NOT_CREATED_AFTER + dt.timedelta(seconds=1))
+    poll_group_messages()
+    run()
+    assert len(templates(fake)) == 1 and by_ext()["wmV1"].state == "sent"
+
+
+def test_two_matching_tasks_stay_unknown(brand, fake, tag, account, monkeypatch, clock_at):  # noqa: F811
+    from tests.fakes import wecom as fake_module
+
+    customer(brand, fake, tag, "wmW1", friends=[brand.clerk_a])
+    broadcast(brand, account, tag)
+    original = fake_module.ROUTES[("POST", "externalcontact/add_msg_template")]
+
+    def created_twice_then_hang_up(fake_, query, body):
+        original(fake_, query, body)
+        original(fake_, query, body)
+        raise ConnectionAbortedError("answer lost")
+
+    monkeypatch.setitem(fake_module.ROUTES, ("POST", "externalcontact/add_msg_template"), created_twice_then_hang_up)
+    run()
+    monkeypatch.setitem(fake_module.ROUTES, ("POST", "externalcontact/add_msg_template"), original)
+    clock_at(NOON + wecom_poll.NOT_CREATED_AFTER + dt.timedelta(hours=1))
+    poll_group_messages()
+    assert by_ext()["wmW1"].state == "unknown"
+    assert WecomMassTask.objects.get().status == "creating"
+
+
+def test_a_console_task_with_the_same_text_is_not_taken_for_ours(
+    brand,
+    fake,
+    tag,
+    account,
+    monkeypatch,
+    clock_at,  # noqa: F811
+):
+    from tests.fakes import wecom as fake_module
+    from tests.fakes.wecom_groupmsg import GroupMsg
+
+    customer(brand, fake, tag, "wmM1", friends=[brand.clerk_a])
+    broadcast(brand, account, tag)
+
+    def never_arrives(fake_, query, body):
+        raise ConnectionAbortedError("the request never reached WeCom")
+
+    original = fake_module.ROUTES[("POST", "externalcontact/add_msg_template")]
+    monkeypatch.setitem(fake_module.ROUTES, ("POST", "externalcontact/add_msg_template"), never_arrives)
+    run()
+    monkeypatch.setitem(fake_module.ROUTES, ("POST", "externalcontact/add_msg_template"), original)
+    at = int(clock.now().timestamp())
+    clock_at(NOON + dt.timedelta(minutes=5))
+    # The member made one with the same text in WeCom itself (create_type 1) ...
+    group_msgs(fake)["msgConsole"] = GroupMsg("msgConsole", "wangxm", at, TEXT, [], ["wmM1"], create_type=1)
+    assert poll_group_messages()["found"] == 0
+    # ... or through the API with the same text and an image ours did not have.
+    del group_msgs(fake)["msgConsole"]
+    image = [{"msgtype": "image", "image": {"media_id": "MEDIA1"}}]
+    group_msgs(fake)["msgImage"] = GroupMsg("msgImage", "wangxm", at, TEXT, image, ["wmM1"])
+    assert poll_group_messages()["found"] == 0
+    assert WecomMassTask.objects.get().msgid == ""
+    assert by_ext()["wmM1"].state == "unknown"
+
+
+def test_a_task_wecom_keeps_refusing_to_answer_about_expires_the_staff_task(
+    brand,
+    fake,
+    tag,
+    account,
+    monkeypatch,
+    clock_at,  # noqa: F811
+):
+    from tests.fakes import wecom as fake_module
+    from tests.fakes.wecom import error
+
+    customer(brand, fake, tag, "wmQ1", friends=[brand.clerk_a])
+    broadcast(brand, account, tag)
+    run()
+    monkeypatch.setitem(
+        fake_module.ROUTES,
+        ("POST", "externalcontact/get_groupmsg_task"),
+        lambda fake_, query, body: error(40058, "invalid msgid"),
+    )
+    clock_at(NOON + wecom_poll.task_window() + dt.timedelta(days=1, hours=1))
+    poll_group_messages()
+    assert WecomMassTask.objects.get().status == "expired"
+    assert (by_ext()["wmQ1"].state, by_ext()["wmQ1"].error_code) == ("failed", "not_confirmed")
+    assert StaffTask.objects.get(staff=brand.clerk_a).status == "expired"

@@ -40,6 +40,7 @@ class GroupMsg:
     results: dict[str, int] = field(default_factory=dict)  # external_userid -> 1 / 2 / 3
     reminders: list[float] = field(default_factory=list)
     cancelled: bool = False
+    create_type: int = 0  # 0 made through the API, 1 by the member or an admin in WeCom itself
 
 
 def group_msgs(fake: FakeWecom) -> dict[str, GroupMsg]:
@@ -176,7 +177,7 @@ def _list_v2(fake: FakeWecom, query: dict[str, str], body: dict[str, Any]) -> di
         {
             "msgid": m.msgid,
             "creator": m.creator,
-            "create_type": 0,
+            "create_type": m.create_type,
             "create_time": str(m.create_time),
             "text": {"content": m.text},
             "attachments": m.attachments,

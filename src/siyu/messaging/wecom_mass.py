@@ -27,13 +27,13 @@ from collections.abc import Sequence
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from django.db import connection
+from django.db import connection, transaction
 
 from siyu.channels.base import AccountConfig, Outcome, OutMessage, SendResult
 from siyu.core import clock
 from siyu.core.errors import NotFound
 from siyu.core.sql import id_list_condition
-from siyu.messaging.models import Broadcast, WecomMassTask
+from siyu.messaging.models import Broadcast, OutboundMessage, WecomMassTask
 from siyu.org.models import Staff, Workspace
 
 log = logging.getLogger("siyu.wecom.mass")
@@ -242,36 +242,47 @@ def _failed(intent: WecomMassTask) -> None:
 
 
 def created(intent: WecomMassTask, msgid: str, fail_list: list[str]) -> None:
-    """WeCom created the task: record its msgid and put it on the sender's to-do list."""
+    """WeCom created the task: record its msgid, stamp it on the outbox rows it carries and put
+    it on the sender's to-do list — all in one transaction.
+
+    Together because a worker can die right after: the stamped rows are what polling matches
+    results against (``record_receipts`` by msgid + external_userid, rows still ``sending``
+    included), and ``recover`` only calls this for tasks without a msgid, so a msgid saved
+    alone would leave the results with nothing to land on and the member without a task.
+    """
     from siyu.workbench.models import StaffTask
     from siyu.workbench.services import NewTask, upsert_tasks
 
-    WecomMassTask.objects.filter(pk=intent.pk).update(
-        msgid=msgid, fail_list=fail_list, status=WecomMassTask.Status.OPEN
-    )
-    if intent.sender_id is None:
-        return
-    workspace = Workspace.objects.filter(pk=intent.workspace_id).only("time_zone").first()
-    zone = ZoneInfo(getattr(workspace, "time_zone", "") or "UTC")
     title = "企业微信群发"
     if intent.broadcast_id:
         name = Broadcast.objects.filter(pk=intent.broadcast_id).values_list("name", flat=True).first()
         title = f"群发：{name}" if name else title
-    upsert_tasks(
-        intent.workspace_id,
-        [
-            NewTask(
-                staff_id=intent.sender_id,
-                kind=StaffTask.Kind.GROUP_MESSAGE,
-                title=title,
-                due_on=clock.now().astimezone(zone).date(),
-                source_type=SOURCE_TYPE,
-                source_id=msgid,
-                script=intent.text,
-                audience=max(0, intent.recipients - len(fail_list)),
-            )
-        ],
-    )
+    workspace = Workspace.objects.filter(pk=intent.workspace_id).only("time_zone").first()
+    zone = ZoneInfo(getattr(workspace, "time_zone", "") or "UTC")
+    with transaction.atomic():
+        WecomMassTask.objects.filter(pk=intent.pk).update(
+            msgid=msgid, fail_list=fail_list, status=WecomMassTask.Status.OPEN
+        )
+        OutboundMessage.objects.filter(account_id=intent.account_id, pk__in=intent.message_ids, provider_ref="").update(
+            provider_ref=msgid
+        )
+        if intent.sender_id is None:
+            return
+        upsert_tasks(
+            intent.workspace_id,
+            [
+                NewTask(
+                    staff_id=intent.sender_id,
+                    kind=StaffTask.Kind.GROUP_MESSAGE,
+                    title=title,
+                    due_on=clock.now().astimezone(zone).date(),
+                    source_type=SOURCE_TYPE,
+                    source_id=msgid,
+                    script=intent.text,
+                    audience=max(0, intent.recipients - len(fail_list)),
+                )
+            ],
+        )
 
 
 # ---- recover ------------------------------------------------------------------------------------

@@ -180,9 +180,9 @@ def _poll_task(client, task: WecomMassTask, now: dt.datetime) -> tuple[int, str]
         task.sent_at = task.sent_at or _when(mine.get("send_time")) or now
         if task.sender_id:
             close_tasks(task.workspace_id, source_type=SOURCE_TYPE, source_id=task.msgid, staff_ids=[task.sender_id])
-        if not waiting:
+        if not waiting and not _still_sending(task):
             task.status, task.finished_at, state = WecomMassTask.Status.SENT, now, "sent"
-    if task.status == WecomMassTask.Status.OPEN and now - task.created_at > task_window():
+    if task.status == WecomMassTask.Status.OPEN and now - task.created_at > task_window() and not _still_sending(task):
         changed += _expire(task)
         if task.sender_id and not sent:
             close_tasks(
@@ -196,6 +196,15 @@ def _poll_task(client, task: WecomMassTask, now: dt.datetime) -> tuple[int, str]
         update_fields=["delivered", "not_friend", "cap_hit", "sent_at", "status", "finished_at", "last_polled_at"]
     )
     return changed, state
+
+
+def _still_sending(task: WecomMassTask) -> bool:
+    """Are some of the task's messages still ``sending`` (a worker died before recording
+    them and recovery has not run yet)? Then the task stays open: results that found no row
+    now are written back by a later poll, once recovery has recorded the rows."""
+    return OutboundMessage.objects.filter(
+        account_id=task.account_id, pk__in=task.message_ids, state=OutboundMessage.State.SENDING
+    ).exists()
 
 
 def _expire(task: WecomMassTask) -> int:
