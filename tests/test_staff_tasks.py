@@ -215,3 +215,51 @@ def test_wecom_oauth_refuses_members_without_an_account_and_admins(client, brand
     assert client.get(f"/m/wecom/auth/?state={start(client)}").status_code == 400
     assert client.get("/m/wecom/start/nope/").status_code == 404
     assert client.get("/m/tasks/").status_code == 302  # still signed out
+
+
+def sign_in_by_oauth(client, fake, userid: str = "wangxm"):
+    return client.get(f"/m/wecom/auth/?code={issue_oauth_code(fake, userid)}&state={start(client)}")
+
+
+def test_oauth_refuses_a_clerk_who_administers_another_workspace_or_is_django_staff(
+    client, brand, personas, fake, other_workspace
+):
+    # A clerk here, the owner of another brand: a WeCom code must not open the other brand.
+    Membership.objects.create(user=personas.clerk_a, workspace=other_workspace, role=Role.OWNER)
+    answer = sign_in_by_oauth(client, fake)
+    assert answer.status_code == 403 and "请用密码登录" in answer.content.decode()
+    assert client.get("/m/tasks/").status_code == 302
+    assert client.post("/workspace/", {"workspace": other_workspace.pk}).status_code == 302
+    assert client.get("/settings/wecom/").status_code == 302  # to the login page
+    Membership.objects.filter(user=personas.clerk_a, workspace=other_workspace).delete()
+    personas.clerk_a.is_staff = True  # may use /admin/
+    personas.clerk_a.save()
+    answer = sign_in_by_oauth(client, fake)
+    assert answer.status_code == 403 and "请用密码登录" in answer.content.decode()
+    assert client.get("/admin/").status_code == 302
+    assert client.get("/m/tasks/").status_code == 302
+
+
+def test_an_oauth_session_stays_in_the_workspace_it_came_through(client, brand, personas, tasks, fake, other_workspace):
+    from siyu.console.access import SESSION_KEY
+
+    Membership.objects.create(user=personas.clerk_a, workspace=other_workspace, role=Role.OPERATOR)
+    state = start(client)
+    before = client.session.session_key
+    answer = client.get(f"/m/wecom/auth/?code={issue_oauth_code(fake, 'wangxm')}&state={state}")
+    assert answer.status_code == 302
+    assert client.session.session_key != before  # login() rotated the session key
+    assert client.session["siyu_oauth_workspace"] == brand.workspace.pk
+    client.post("/workspace/", {"workspace": other_workspace.pk})
+    assert client.session[SESSION_KEY] == brand.workspace.pk
+    session = client.session
+    session[SESSION_KEY] = other_workspace.pk  # even a forged choice does not open it
+    session.save()
+    assert "回访张三" in client.get("/m/tasks/").content.decode()
+    assert client.get("/moments/").status_code == 403  # an operator page of the other brand
+    # The same account signed in with its password may switch.
+    password = Client()
+    login(password, personas.clerk_a)
+    password.post("/workspace/", {"workspace": other_workspace.pk})
+    assert password.session[SESSION_KEY] == other_workspace.pk
+    assert password.get("/moments/").status_code == 200

@@ -19,6 +19,10 @@ from siyu.org.models import Membership, Role, Workspace
 from siyu.org.rules import Scope, scope_for
 
 SESSION_KEY = "siyu_workspace_id"
+# Set by the WeCom sidebar sign-in (``workbench.views.wecom_auth``): the workspace the OAuth
+# code came through. Such a session had no password, so it sees that workspace only, never in
+# an owner / admin role and never with superuser powers.
+OAUTH_WORKSPACE_KEY = "siyu_oauth_workspace"
 
 
 @dataclass(frozen=True)
@@ -43,13 +47,15 @@ class Access:
 
 def resolve_access(request: HttpRequest) -> Access | None:
     user = request.user
-    memberships = tuple(
-        Membership.objects.filter(user=user).select_related("workspace", "org_unit", "staff").order_by("workspace_id")
-    )
+    rows = Membership.objects.filter(user=user)
+    oauth_workspace = request.session.get(OAUTH_WORKSPACE_KEY)
+    if oauth_workspace is not None:
+        rows = rows.filter(workspace_id=oauth_workspace).exclude(role__in=(Role.OWNER, Role.ADMIN))
+    memberships = tuple(rows.select_related("workspace", "org_unit", "staff").order_by("workspace_id"))
     wanted = request.session.get(SESSION_KEY)
     chosen = next((m for m in memberships if m.workspace_id == wanted), memberships[0] if memberships else None)
     if chosen is None:
-        if not user.is_superuser:
+        if not user.is_superuser or oauth_workspace is not None:
             return None
         workspace = Workspace.objects.filter(pk=wanted).first() or Workspace.objects.order_by("pk").first()
         if workspace is None:
@@ -69,7 +75,7 @@ def resolve_access(request: HttpRequest) -> Access | None:
         can_view_pii=chosen.can_view_pii,
         unit_path=chosen.org_unit.path if chosen.org_unit_id else None,
         staff_id=chosen.staff_id,
-        is_superuser=user.is_superuser,
+        is_superuser=user.is_superuser and oauth_workspace is None,
     )
     return Access(chosen.workspace, chosen.role, scope, memberships)
 

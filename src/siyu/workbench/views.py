@@ -24,7 +24,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from siyu.console.access import SESSION_KEY, console_view, resolve_access
+from siyu.console.access import OAUTH_WORKSPACE_KEY, SESSION_KEY, console_view, resolve_access
 from siyu.core.limits import valid_id
 from siyu.org.models import Membership, Role, Staff
 from siyu.wecom.client import WecomError
@@ -34,8 +34,8 @@ from siyu.workbench.models import StaffTask
 from siyu.workbench.services import complete_task
 
 log = logging.getLogger("siyu.workbench")
-# Roles a WeCom OAuth code never signs in: their accounts keep password sign-in only, so a
-# WeCom account mix-up cannot hand out the whole workspace.
+# Roles a WeCom OAuth code never signs in, in any workspace the account belongs to: their
+# accounts keep password sign-in only, so a WeCom account mix-up cannot hand out a workspace.
 NO_OAUTH_ROLES = (Role.OWNER, Role.ADMIN)
 OAUTH_SESSION = "siyu_wecom_oauth_state"
 AUTHORIZE_URL = "https://open.weixin.qq.com/connect/oauth2/authorize"
@@ -178,9 +178,13 @@ def wecom_auth(request: HttpRequest) -> HttpResponse:
     )
     if membership is None or not membership.user.is_active:
         return _notice(request, _("账号未开通"), _("你的企业微信账号还没有绑定运营台账号，请联系管理员开通。"), 403)
-    if membership.role in NO_OAUTH_ROLES or membership.user.is_superuser:
+    user = membership.user
+    if user.is_superuser or user.is_staff or Membership.objects.filter(user=user, role__in=NO_OAUTH_ROLES).exists():
         return _notice(request, _("请用密码登录"), _("管理员账号不支持企业微信免密登录，请在运营台用密码登录。"), 403)
-    login(request, membership.user, backend="django.contrib.auth.backends.ModelBackend")
+    # login() rotates the session key (no fixation); the marker keeps this session to this
+    # workspace (``resolve_access`` ignores the user's other memberships for it).
+    login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+    request.session[OAUTH_WORKSPACE_KEY] = workspace.pk
     request.session[SESSION_KEY] = workspace.pk
     return redirect("console:staff_tasks")
 
