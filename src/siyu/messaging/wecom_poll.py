@@ -233,7 +233,10 @@ def _when(value: Any) -> dt.datetime | None:
 
 def cancel(task: WecomMassTask, *, user=None, **client_options: Any) -> int:
     """Withdraw a task the staff member has not sent (``cancel_groupmsg_send``): its messages
-    fail as ``cancelled`` and the staff task is cancelled. Returns the messages changed."""
+    fail as ``cancelled`` and the staff task is cancelled. Returns the messages changed.
+
+    WeCom is asked first whether the member sent it since the last poll; if so the results
+    are polled and the cancel is refused."""
     from siyu.org.services import audit
     from siyu.wecom.client import WecomError
     from siyu.wecom.services import client_for
@@ -244,6 +247,18 @@ def cancel(task: WecomMassTask, *, user=None, **client_options: Any) -> int:
     workspace = Workspace.objects.get(pk=task.workspace_id)
     try:
         with client_for(workspace, **client_options) as client:
+            # The stored sent_at is only as fresh as the last poll: ask first. WeCom may still
+            # "cancel" a task the member already sent, and we would mark delivered customers
+            # as cancelled (and stop counting them toward WeCom's cap).
+            members = _pages(client, "get_groupmsg_task", {"msgid": task.msgid, "limit": 1000}, "task_list")
+            mine = next((m for m in members if m.get("userid") == task.sender_userid), None)
+            if mine and int(mine.get("status") or 0) == 2:
+                _poll_task(client, task, clock.now())
+                raise InvalidInput(
+                    "员工已发送该群发，无法取消；结果已更新 / the staff member already sent it: "
+                    "it cannot be cancelled (its results were fetched)",
+                    field="task",
+                )
             client.post("externalcontact/cancel_groupmsg_send", {"msgid": task.msgid})
     except WecomError as exc:
         raise InvalidInput(f"企业微信拒绝取消 / WeCom refused to cancel: {exc}", field="task") from None
