@@ -77,6 +77,9 @@ class HandoverTransfer(models.Model):
     # answer (40129 / 40100) makes the second send harmless.
     claim = models.CharField(max_length=32, blank=True, default="")
     claimed_at = models.DateTimeField(null=True, blank=True)
+    # When a transfer_result poll last listed this row: rows in flight that no poll has listed
+    # since long after the request are failed by one UPDATE (WeCom has no such transfer).
+    seen_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [

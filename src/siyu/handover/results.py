@@ -1,7 +1,11 @@
 """Following started transfers: ``poll_workspace`` (the ``handover.poll_results`` job) reads
 transfer_result / resigned/transfer_result for every (kind, handover, takeover) pair with
 unfinished rows, records each outcome, and for every customer WeCom reports done moves the
-relation, the owner and the timeline (``_complete``). ``unassigned`` reads get_unassigned_list.
+relation, the owner and the timeline (``_complete``). ``poll_batch`` is the console's 刷新:
+the same reading for one batch's pairs only. ``unassigned`` reads get_unassigned_list.
+
+Clients are opened here with ``with client_for(...)`` when the caller gives none, so the HTTP
+connection pool is closed when the poll ends.
 """
 
 from __future__ import annotations
@@ -12,12 +16,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Q, QuerySet
 
 from siyu.core import clock
 from siyu.customers.models import Customer, StaffRelation
 from siyu.customers.services import mark_changed
 from siyu.handover import rules
-from siyu.handover.models import HandoverTransfer, Kind
+from siyu.handover.models import HandoverBatch, HandoverTransfer, Kind
 from siyu.handover.services import _describe, _refresh_batches, send_planned
 from siyu.org.models import Staff, Workspace
 from siyu.tracking.services import record_system_events
@@ -40,31 +45,54 @@ class PollReport:
 
 def poll_workspace(workspace: Workspace, client: WecomClient | None = None) -> PollReport:
     """Send what is still planned, then read transfer_result for every (kind, handover,
-    takeover) pair with unfinished rows and apply what WeCom reports."""
-    from siyu.wecom.services import client_for
+    takeover) pair with unfinished rows and apply what WeCom reports (the job's work)."""
+    if client is None:
+        from siyu.wecom.services import client_for
 
+        with client_for(workspace) as own:
+            return poll_workspace(workspace, own)
     report = PollReport()
-    client = client or client_for(workspace)
     pending_batches = set(
         HandoverTransfer.objects.filter(workspace=workspace, status=rules.PLANNED).values_list("batch_id", flat=True)
     )
     for batch_id in sorted(pending_batches):
         report.sent_calls += send_planned(workspace, batch_id, client)
-    pairs = (
-        HandoverTransfer.objects.filter(workspace=workspace, status__in=rules.IN_FLIGHT)
-        .values_list("kind", "handover_staff_id", "takeover_staff_id")
-        .distinct()
-    )
+    pairs = HandoverTransfer.objects.filter(workspace=workspace, status__in=rules.IN_FLIGHT)
+    _poll_pairs(workspace, client, pairs, report)
+    return report
+
+
+def poll_batch(workspace: Workspace, batch: HandoverBatch, client: WecomClient | None = None) -> PollReport:
+    """The console's 刷新: read transfer_result for this batch's pairs only. Nothing is sent
+    (planned rows are the background sender's and the job's) and no other batch's pair is
+    read, so the request stays short and its errors name only this batch's staff."""
+    if client is None:
+        from siyu.wecom.services import client_for
+
+        with client_for(workspace) as own:
+            return poll_batch(workspace, batch, own)
+    report = PollReport()
+    pairs = HandoverTransfer.objects.filter(workspace=workspace, batch=batch, status__in=rules.IN_FLIGHT)
+    _poll_pairs(workspace, client, pairs, report)
+    return report
+
+
+def _poll_pairs(workspace: Workspace, client: WecomClient, rows: QuerySet, report: PollReport) -> None:
+    """transfer_result for each distinct (kind, handover, takeover) of ``rows``, page by page."""
+    pairs = sorted(set(rows.values_list("kind", "handover_staff_id", "takeover_staff_id").distinct()))
+    ids = {staff_id for _kind, handover_id, takeover_id in pairs for staff_id in (handover_id, takeover_id)}
     userids = dict(
-        Staff.objects.filter(workspace=workspace).exclude(wecom_userid=None).values_list("pk", "wecom_userid")
+        Staff.objects.filter(workspace=workspace, pk__in=ids)
+        .exclude(wecom_userid=None)
+        .values_list("pk", "wecom_userid")
     )
     touched: set[int] = set()
-    for kind, handover_id, takeover_id in sorted(pairs):
+    for kind, handover_id, takeover_id in pairs:
         if handover_id not in userids or takeover_id not in userids:
             report.errors.append(f"staff {handover_id} / {takeover_id} has no WeCom userid any more")
             continue
         report.pairs += 1
-        seen: set[str] = set()
+        since = clock.now()  # rows this poll lists are stamped seen_at >= since
         cursor = ""
         try:
             while True:
@@ -76,7 +104,6 @@ def poll_workspace(workspace: Workspace, client: WecomClient | None = None) -> P
                 data = client.post(RESULT_API[kind], body, idempotent=True)
                 report.calls += 1
                 customers = data.get("customer") or []
-                seen.update(str(c.get("external_userid", "")) for c in customers)
                 touched |= _apply_results(workspace, kind, handover_id, takeover_id, customers, report)
                 cursor = str(data.get("next_cursor") or "")
                 if not cursor:
@@ -84,9 +111,8 @@ def poll_workspace(workspace: Workspace, client: WecomClient | None = None) -> P
         except WecomError as exc:
             report.errors.append(_describe(exc))
             continue
-        touched |= _fail_stale(workspace, kind, handover_id, takeover_id, seen, report)
+        touched |= _fail_stale(workspace, kind, handover_id, takeover_id, since, report)
     _refresh_batches(sorted(touched))
-    return report
 
 
 def _pair_rows(workspace: Workspace, kind: str, handover_id: int, takeover_id: int):
@@ -105,6 +131,9 @@ def _apply_results(
     """One page of transfer_result: one UPDATE per outcome; done customers move (see
     ``_complete``). Returns the batches touched."""
     now = clock.now()
+    listed = [str(item.get("external_userid", "")) for item in customers]
+    if listed:  # one page (at most 1,000): what the stale check must not fail
+        _pair_rows(workspace, kind, handover_id, takeover_id).filter(external_userid__in=listed).update(seen_at=now)
     by_status: dict[str, dict[str, int]] = defaultdict(dict)
     for item in customers:
         status = rules.RESULT_STATUS.get(int(item.get("status") or 0))
@@ -186,16 +215,17 @@ def _complete(
 
 
 def _fail_stale(
-    workspace: Workspace, kind: str, handover_id: int, takeover_id: int, seen: set[str], report: PollReport
+    workspace: Workspace, kind: str, handover_id: int, takeover_id: int, since: dt.datetime, report: PollReport
 ) -> set[int]:
-    """Rows WeCom has listed nothing for long after the request: it has no such transfer."""
+    """Rows WeCom did not list in this poll (not seen since ``since``), requested long ago:
+    WeCom has no such transfer. One UPDATE, whatever the number of customers of the pair."""
     now = clock.now()
     stale = (
         _pair_rows(workspace, kind, handover_id, takeover_id)
         .filter(requested_at__lt=now - rules.STALE_AFTER)
-        .exclude(external_userid__in=list(seen))
+        .filter(Q(seen_at__isnull=True) | Q(seen_at__lt=since))
     )
-    batches = set(stale.values_list("batch_id", flat=True))
+    batches = set(stale.values_list("batch_id", flat=True).distinct())
     count = stale.update(status=rules.FAILED, finished_at=now)
     if count:
         report.changed[rules.FAILED] += count
@@ -204,9 +234,11 @@ def _fail_stale(
 
 def unassigned(workspace: Workspace, client: WecomClient | None = None, *, limit: int = 10_000) -> dict[str, int]:
     """Departed members WeCom still holds customers for (get_unassigned_list): userid → count."""
-    from siyu.wecom.services import client_for
+    if client is None:
+        from siyu.wecom.services import client_for
 
-    client = client or client_for(workspace)
+        with client_for(workspace) as own:
+            return unassigned(workspace, own, limit=limit)
     counts: dict[str, int] = defaultdict(int)
     cursor, seen = "", 0
     while seen < limit:
