@@ -86,7 +86,7 @@ def preview_out(plan: services.Plan) -> dict[str, Any]:
         "kind": plan.kind,
         "handover_staff_id": plan.handover_staff_id,
         "takeover_staff_ids": list(plan.takeover_staff_ids),
-        "movable": len(plan.assignments),
+        "movable": plan.movable,
         "per_takeover": plan.per_takeover,
         "blocked_counts": plan.blocked_counts,
         "blocked": [b.__dict__ for b in plan.blocked[: services.PREVIEW_LIST]],
@@ -109,7 +109,8 @@ def create_handover(request: HttpRequest, body: HandoverIn):
     With `dry_run` the answer (200) is the preview: how many move to whom, and the customers
     that cannot move with the reason (`limit`: transferred twice in 90 days, with
     `next_allowed_at`; `in_progress`; `no_external_userid`). Otherwise (201) the handover
-    starts: WeCom is asked at once, and results arrive as WeCom reports them (poll the detail).
+    starts: WeCom is asked at once (a large handover by a background task: `counts.planned` falls as
+    it is sent), and results arrive as WeCom reports them (poll the detail).
     """
     scope = scope_of(request)
     queries.check_staff(request.workspace, scope, body.handover_staff_id, body.takeover_staff_ids)

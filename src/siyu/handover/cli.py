@@ -35,7 +35,7 @@ def transfer(
     }
     plan = services.preview(workspace, **fields)
     names = {pk: userid for userid, pk in staff.items()}
-    lines = [f"可转接 / movable: {len(plan.assignments)}"]
+    lines = [f"可转接 / movable: {plan.movable}"]
     lines += [f"  → {names[t]}: {n}" for t, n in plan.per_takeover.items()]
     for reason, count in sorted(plan.blocked_counts.items()):
         lines.append(f"无法转接 / blocked ({rules.REASONS[reason]}): {count}")
@@ -45,7 +45,7 @@ def transfer(
     if dry_run:
         lines.append("（预览，未发起 / dry run: nothing was sent）")
         return lines
-    batch = services.start_handover(workspace, **fields)
+    batch = services.start_handover(workspace, background=False, **fields)
     counts = ", ".join(f"{k} {v}" for k, v in sorted((batch.counts or {}).items()))
     lines.append(f"已发起转接 #{batch.pk} / handover #{batch.pk} started: {counts}")
     if batch.last_error:

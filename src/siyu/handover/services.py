@@ -2,10 +2,12 @@
 
 One home per state change:
 
-- ``preview`` says which of the handover staff member's customers would move to whom, and which
-  cannot (WeCom's two-transfers-in-90-days limit, a transfer already running, no external_userid);
-- ``start_handover`` writes the batch and its rows, then ``send_planned`` asks WeCom in chunks of
-  100 per takeover staff member and records each customer's errcode;
+- ``preview`` counts how many of the handover staff member's customers would move to whom, and
+  which cannot (WeCom's two-transfers-in-90-days limit, a transfer already running, no
+  external_userid), in SQL with a bounded sample of the blocked ones;
+- ``start_handover`` writes the batch and its rows (one INSERT ... SELECT), then ``send_planned``
+  asks WeCom in chunks of 100 per takeover staff member and records each customer's errcode
+  (in the request for a few chunks, else in ``tasks.send_handover_task``);
 - ``transfer_failed`` is what the WeCom callback calls for a ``transfer_fail`` event.
 
 Results (transfer_result polling and what a done transfer moves) are in ``results``.
@@ -19,12 +21,13 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import IntegrityError, transaction
-from django.db.models import Count, OuterRef, Q, Subquery
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Count, Q
 
 from siyu.core import clock
-from siyu.core.errors import InvalidInput
-from siyu.customers.models import Identity, IdentityType, StaffRelation
+from siyu.core.errors import InvalidInput, NotFound
+from siyu.core.sql import adapt
+from siyu.customers.models import Customer, Identity, IdentityType, StaffRelation
 from siyu.handover import rules
 from siyu.handover.models import HandoverBatch, HandoverTransfer, Kind
 from siyu.org.models import Staff, Workspace
@@ -37,6 +40,8 @@ TRANSFER_API = {
 }
 
 PREVIEW_LIST = 200  # blocked customers listed by name in a preview (all are counted)
+# transfer_customer calls a start makes before answering; more are sent by a background task.
+INLINE_CHUNKS = 3
 
 
 @dataclass(frozen=True)
@@ -50,27 +55,28 @@ class Blocked:
 
 @dataclass(frozen=True)
 class Plan:
-    """What starting this handover would do; nothing is written to make it."""
+    """What starting this handover would do; nothing is written to make it. Counts only, and a
+    bounded sample of the blocked customers: a staff member may have 20,000 customers."""
 
     kind: str
     handover_staff_id: int
     takeover_staff_ids: tuple[int, ...]
     transfer_success_msg: str
-    # (customer_id, external_userid, takeover_staff_id), in customer order
-    assignments: tuple[tuple[int, str, int], ...]
-    blocked: tuple[Blocked, ...]
+    movable: int
+    blocked: tuple[Blocked, ...]  # the first PREVIEW_LIST, in customer order
     blocked_counts: dict[str, int] = field(default_factory=dict)
 
     @property
     def per_takeover(self) -> dict[int, int]:
-        counts = dict.fromkeys(self.takeover_staff_ids, 0)
-        for _cid, _ext, takeover in self.assignments:
-            counts[takeover] += 1
-        return counts
+        """Round robin in customer order (``rules.distribute``): the first ``movable % n``
+        takeover staff get one more."""
+        n = len(self.takeover_staff_ids)
+        base, extra = divmod(self.movable, n) if n else (0, 0)
+        return {t: base + (1 if i < extra else 0) for i, t in enumerate(self.takeover_staff_ids)}
 
     @property
     def total(self) -> int:
-        return len(self.assignments) + sum(self.blocked_counts.values())
+        return self.movable + sum(self.blocked_counts.values())
 
 
 # ---- preview ---------------------------------------------------------------------------------
@@ -120,6 +126,44 @@ def _check(
     return handover, takeovers
 
 
+def _quoted(values: tuple[str, ...]) -> str:
+    """Status constants from ``rules`` as SQL literals (code constants, never input)."""
+    return ", ".join(f"'{v}'" for v in values)
+
+
+def _flagged(workspace: Workspace, kind: str, handover: Staff, now: dt.datetime) -> tuple[str, list[Any]]:
+    """SELECT customer_id, name, ext, reason: the handover staff member's active, unmerged
+    customers, their first WeCom external_userid, and why each cannot move ('' if it can):
+    no external_userid, a transfer of theirs already running, or (on-job) WeCom's limit of two
+    transfers in 90 days, counted in SQL. Portable SQL for SQLite and PostgreSQL."""
+    transfer = HandoverTransfer._meta.db_table
+    limit = ""
+    params: list[Any] = [workspace.pk, handover.pk]
+    if kind == Kind.ON_JOB:
+        limit = (
+            f"WHEN (SELECT COUNT(*) FROM {transfer} t WHERE t.workspace_id = %s AND t.kind = %s"
+            f" AND t.customer_id = c.customer_id AND t.status IN ({_quoted(rules.COUNTED)})"
+            " AND t.requested_at > %s) >= %s THEN 'limit' "
+        )
+        params += [workspace.pk, Kind.ON_JOB, adapt(now - rules.LIMIT_WINDOW, "datetime"), rules.TRANSFER_LIMIT]
+    params += [workspace.pk, IdentityType.WECOM_EXTERNAL_USERID, workspace.pk, handover.pk]
+    params.append(StaffRelation.Status.ACTIVE)
+    sql = (
+        "SELECT c.customer_id, c.name, c.ext, CASE"
+        " WHEN c.ext IS NULL OR c.ext = '' THEN 'no_external_userid'"
+        f" WHEN EXISTS (SELECT 1 FROM {transfer} t WHERE t.workspace_id = %s AND t.handover_staff_id = %s"
+        f" AND t.customer_id = c.customer_id AND t.status IN ({_quoted(rules.PENDING)})) THEN 'in_progress' "
+        f"{limit}ELSE '' END AS reason FROM ("
+        " SELECT r.customer_id, cu.name,"
+        f" (SELECT i.value FROM {Identity._meta.db_table} i WHERE i.workspace_id = %s"
+        " AND i.customer_id = r.customer_id AND i.type = %s ORDER BY i.id LIMIT 1) AS ext"
+        f" FROM {StaffRelation._meta.db_table} r JOIN {Customer._meta.db_table} cu ON cu.id = r.customer_id"
+        " WHERE r.workspace_id = %s AND r.staff_id = %s AND r.status = %s AND cu.merged_into_id IS NULL"
+        ") c"
+    )
+    return sql, params
+
+
 def preview(
     workspace: Workspace,
     *,
@@ -129,62 +173,53 @@ def preview(
     transfer_success_msg: str = "",
     now: dt.datetime | None = None,
 ) -> Plan:
-    """The handover staff member's customers with an active relation, who takes over each one
-    (shared evenly), and who cannot move now and why. Three queries however many customers."""
+    """How many of the handover staff member's customers with an active relation would move
+    (shared evenly among the takeover staff), and who cannot move now and why. Set-based: an
+    aggregate and a bounded sample, however many customers."""
     now = now or clock.now()
     message = (transfer_success_msg or "").strip()
     handover, takeovers = _check(workspace, kind, handover_staff_id, takeover_staff_ids, message)
-    external = Identity.objects.filter(
-        workspace=workspace, customer=OuterRef("customer_id"), type=IdentityType.WECOM_EXTERNAL_USERID
-    ).order_by("pk")
-    relations = StaffRelation.objects.filter(
-        workspace=workspace, staff=handover, status=StaffRelation.Status.ACTIVE, customer__merged_into__isnull=True
-    )
-    candidates = list(
-        relations.annotate(external=Subquery(external.values("value")[:1]))
-        .values_list("customer_id", "customer__name", "external")
-        .order_by("customer_id")
-    )
-    customer_ids = relations.values("customer_id")
-    running = set(
-        HandoverTransfer.objects.filter(
-            workspace=workspace, handover_staff=handover, status__in=rules.PENDING, customer_id__in=customer_ids
-        ).values_list("customer_id", flat=True)
-    )
+    flagged, params = _flagged(workspace, kind, handover, now)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT f.reason, COUNT(*) FROM ({flagged}) f GROUP BY f.reason", params)
+        counts = {reason: n for reason, n in cursor.fetchall()}
+        cursor.execute(
+            f"SELECT f.customer_id, f.name, f.ext, f.reason FROM ({flagged}) f WHERE f.reason <> ''"
+            " ORDER BY f.customer_id LIMIT %s",
+            [*params, PREVIEW_LIST],
+        )
+        sample = cursor.fetchall()
+    limited = [cid for cid, _name, _ext, reason in sample if reason == "limit"]
     recent: dict[int, list[dt.datetime]] = defaultdict(list)
-    if kind == Kind.ON_JOB:
+    if limited:  # at most PREVIEW_LIST customers: when each may move again
         rows = HandoverTransfer.objects.filter(
             workspace=workspace,
             kind=Kind.ON_JOB,
             status__in=rules.COUNTED,
             requested_at__gt=now - rules.LIMIT_WINDOW,
-            customer_id__in=customer_ids,
+            customer_id__in=limited,
         ).values_list("customer_id", "requested_at")
         for customer_id, requested_at in rows:
             recent[customer_id].append(requested_at)
-    movable: list[tuple[int, str]] = []
-    blocked: list[Blocked] = []
-    for customer_id, name, ext in candidates:
-        if not ext:
-            blocked.append(Blocked(customer_id, name, "", "no_external_userid"))
-        elif customer_id in running:
-            blocked.append(Blocked(customer_id, name, ext, "in_progress"))
-        elif (until := rules.next_allowed_at(recent.get(customer_id, ()), now)) is not None:
-            blocked.append(Blocked(customer_id, name, ext, "limit", until))
-        else:
-            movable.append((customer_id, ext))
-    split = rules.distribute([cid for cid, _ in movable], [t.pk for t in takeovers])
-    counts: dict[str, int] = defaultdict(int)
-    for item in blocked:
-        counts[item.reason] += 1
+    blocked = tuple(
+        Blocked(
+            cid,
+            name,
+            ext or "",
+            reason,
+            rules.next_allowed_at(recent[cid], now) if reason == "limit" else None,
+        )
+        for cid, name, ext, reason in sample
+    )
+    movable = counts.pop("", 0)
     return Plan(
         kind=kind,
         handover_staff_id=handover.pk,
         takeover_staff_ids=tuple(t.pk for t in takeovers),
         transfer_success_msg=message,
-        assignments=tuple((cid, ext, split[cid]) for cid, ext in movable),
-        blocked=tuple(blocked),
-        blocked_counts=dict(counts),
+        movable=movable,
+        blocked=blocked,
+        blocked_counts=counts,
     )
 
 
@@ -201,16 +236,21 @@ def start_handover(
     user: Any = None,
     api_key: Any = None,
     client: WecomClient | None = None,
+    background: bool = True,
 ) -> HandoverBatch:
     """Start a handover: write the batch and one row per customer (planned, or blocked by the
     90-day limit), mark a resigned staff member as left, audit, then send to WeCom.
 
     The rows are committed before any WeCom call, so a crash mid-send leaves planned rows that
-    the poll job sends later (see ``send_planned``). WeCom must be configured first.
+    the poll job sends later (see ``send_planned``). WeCom must be configured first. Up to
+    ``INLINE_CHUNKS`` calls are sent at once, so a small handover answers with its errcodes;
+    a larger one (up to 200 calls) is queued as ``send_handover_task`` so a web request never
+    waits for it, unless ``background`` is off (the CLI) or a ``client`` is given.
     """
-    from siyu.wecom.services import client_for
+    from siyu.wecom.models import WecomApp
 
-    client = client or client_for(workspace)  # NotFound before anything is written
+    if client is None and not WecomApp.objects.filter(workspace=workspace).exists():
+        raise NotFound("企业微信尚未配置 / WeCom is not configured: run siyu wecom configure")
     now = clock.now()
     plan = preview(
         workspace,
@@ -220,7 +260,7 @@ def start_handover(
         transfer_success_msg=transfer_success_msg,
         now=now,
     )
-    if not plan.assignments:
+    if not plan.movable:
         raise InvalidInput("没有可转接的客户 / no customer can be transferred", field="handover_staff_id")
     try:
         with transaction.atomic():
@@ -239,15 +279,29 @@ def start_handover(
             "kind": kind,
             "handover": plan.handover_staff_id,
             "takeover": list(plan.takeover_staff_ids),
-            "customers": len(plan.assignments),
+            "customers": plan.movable,
         },
     )
-    send_planned(workspace, batch.pk, client)
+    calls = sum(-(-n // rules.CHUNK) for n in plan.per_takeover.values())
+    if client is not None:
+        send_planned(workspace, batch.pk, client)
+    elif background and calls > INLINE_CHUNKS:
+        from siyu.handover.tasks import send_handover_task
+
+        send_handover_task.enqueue(workspace.pk, batch.pk)
+    else:
+        from siyu.wecom.services import client_for
+
+        with client_for(workspace) as own:
+            send_planned(workspace, batch.pk, own)
     batch.refresh_from_db()
     return batch
 
 
 def _create_batch(workspace: Workspace, plan: Plan, user: Any, now: dt.datetime) -> HandoverBatch:
+    """The batch and, in one INSERT ... SELECT, a planned row per movable customer (takeover by
+    ``ROW_NUMBER() % n`` in customer order, as the preview counted) and a blocked_limit row per
+    customer WeCom's 90-day limit holds back (the record of why it did not move)."""
     batch = HandoverBatch.objects.create(
         workspace=workspace,
         kind=plan.kind,
@@ -258,23 +312,31 @@ def _create_batch(workspace: Workspace, plan: Plan, user: Any, now: dt.datetime)
         updated_at=now,
     )
     batch.takeover_staff.set(plan.takeover_staff_ids)
-    common = {"workspace": workspace, "batch": batch, "kind": plan.kind, "handover_staff_id": plan.handover_staff_id}
-    rows = [
-        HandoverTransfer(customer_id=cid, external_userid=ext, takeover_staff_id=takeover, **common)
-        for cid, ext, takeover in plan.assignments
-    ]
-    rows += [
-        HandoverTransfer(
-            customer_id=b.customer_id,
-            external_userid=b.external_userid,
-            status=rules.BLOCKED_LIMIT,
-            finished_at=now,
-            **common,
+    handover = Staff.objects.get(pk=plan.handover_staff_id)
+    flagged, params = _flagged(workspace, plan.kind, handover, now)
+    takeovers = plan.takeover_staff_ids
+    pick = " ".join(f"WHEN {n} THEN {int(t)}" for n, t in enumerate(takeovers))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {HandoverTransfer._meta.db_table} (workspace_id, batch_id, kind, customer_id,"
+            " external_userid, handover_staff_id, takeover_staff_id, status, finished_at, claim)"
+            " SELECT %s, %s, %s, f.customer_id, f.ext, %s,"
+            " CASE WHEN f.reason = '' THEN CASE (ROW_NUMBER() OVER (PARTITION BY f.reason ORDER BY f.customer_id) - 1)"
+            f" %% {len(takeovers)} {pick} END END,"
+            " CASE WHEN f.reason = '' THEN %s ELSE %s END,"
+            " CASE WHEN f.reason = '' THEN NULL ELSE %s END, ''"
+            f" FROM ({flagged}) f WHERE f.reason IN ('', 'limit')",
+            [
+                workspace.pk,
+                batch.pk,
+                plan.kind,
+                plan.handover_staff_id,
+                rules.PLANNED,
+                rules.BLOCKED_LIMIT,
+                adapt(now, "datetime"),
+                *params,
+            ],
         )
-        for b in plan.blocked
-        if b.reason == "limit"
-    ]
-    HandoverTransfer.objects.bulk_create(rows, batch_size=1000)
     if plan.kind == Kind.RESIGNED:
         Staff.objects.filter(pk=plan.handover_staff_id).update(status=Staff.Status.LEFT)
     _refresh_batches([batch.pk])
