@@ -158,11 +158,11 @@ def test_preview_blocks_the_third_transfer_within_90_days_and_allows_it_on_day_9
     assert [b.customer_id for b in day_89.blocked] == [customers[0].pk]
     [blocked] = day_89.blocked
     assert blocked.reason == "limit" and blocked.next_allowed_at == DAY0 + dt.timedelta(days=90)
-    assert [a[0] for a in day_89.assignments] == [customers[1].pk, customers[2].pk]
+    assert day_89.movable == 2 and day_89.per_takeover == {brand.clerk_a2.pk: 2}
     assert day_89.blocked_counts == {"limit": 1}
 
     day_91 = preview(brand.workspace, now=DAY0 + dt.timedelta(days=91, minutes=1), **args)
-    assert day_91.blocked == () and len(day_91.assignments) == 3
+    assert day_91.blocked == () and day_91.movable == 3
     # A resigned handover is not subject to the on-job limit.
     resigned = preview(brand.workspace, now=DAY0 + dt.timedelta(days=89), **{**args, "kind": "resigned"})
     assert resigned.blocked == ()
@@ -346,6 +346,127 @@ def test_a_rate_limited_start_keeps_rows_planned_and_the_poll_sends_them(brand, 
     poll_workspace(brand.workspace)
     assert set(HandoverTransfer.objects.filter(batch=batch).values_list("status", flat=True)) == {"waiting"}
     assert [len(c.body["external_userid"]) for c in transfer_calls(wecom) if c.errcode == 0] == [2]
+
+
+def test_start_writes_the_preview_split_and_the_blocked_rows_in_sql(brand, wecom, clock, monkeypatch):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from siyu.customers.models import Identity
+    from siyu.handover import rules, services
+    from siyu.handover.models import HandoverTransfer
+
+    customers, externals = seed(brand, wecom, brand.clerk_a, 7)
+    _past_transfer(brand, customers[0], externals[0], DAY0 - dt.timedelta(days=5))
+    _past_transfer(brand, customers[0], externals[0], DAY0 - dt.timedelta(days=4))
+    Identity.objects.filter(customer=customers[6]).delete()
+    args = {
+        "kind": "on_job",
+        "handover_staff_id": brand.clerk_a.pk,
+        "takeover_staff_ids": [brand.clerk_a2.pk, brand.clerk_b.pk],
+    }
+    monkeypatch.setattr(services, "PREVIEW_LIST", 1)
+    plan = services.preview(brand.workspace, **args)
+    assert plan.movable == 5 and plan.per_takeover == {brand.clerk_a2.pk: 3, brand.clerk_b.pk: 2}
+    assert plan.blocked_counts == {"limit": 1, "no_external_userid": 1}  # all counted,
+    assert [b.customer_id for b in plan.blocked] == [customers[0].pk]  # a bounded sample listed
+    with CaptureQueriesContext(connection) as queries:
+        batch = services.start_handover(brand.workspace, **args)
+    inserts = [
+        q["sql"] for q in queries.captured_queries if q["sql"].startswith("INSERT INTO handover_handovertransfer")
+    ]
+    assert len(inserts) == 1 and "SELECT" in inserts[0]  # one INSERT ... SELECT, no rows from Python
+    rows = list(
+        HandoverTransfer.objects.filter(batch=batch)
+        .order_by("customer_id")
+        .values_list("customer_id", "takeover_staff_id", "status", "finished_at")
+    )
+    movable = [c.pk for c in customers[1:6]]
+    split = rules.distribute(movable, [brand.clerk_a2.pk, brand.clerk_b.pk])
+    assert rows[0] == (customers[0].pk, None, "blocked_limit", DAY0)
+    assert [(cid, takeover) for cid, takeover, _s, _f in rows[1:]] == [(cid, split[cid]) for cid in movable]
+    assert {status for _c, _t, status, _f in rows[1:]} == {"started"} and len(rows) == 6
+
+
+def test_a_large_start_is_queued_and_the_batch_page_shows_the_sending(personas, brand, wecom, clock, monkeypatch):
+    from siyu.handover import services, tasks, views
+    from siyu.handover.models import HandoverBatch
+
+    queued = []
+
+    class Queue:
+        @staticmethod
+        def enqueue(*args):
+            queued.append(args)
+
+    monkeypatch.setattr(services, "INLINE_CHUNKS", 1)
+    monkeypatch.setattr(tasks, "send_handover_task", Queue)
+    monkeypatch.setattr(views, "send_handover_task", Queue)
+    seed(brand, wecom, brand.clerk_a, 150)  # two calls: more than one inline chunk
+    client = login(personas.manager_a)
+    form = {"kind": "on_job", "handover_staff_id": brand.clerk_a.pk, "takeover_staff_ids": [brand.clerk_a2.pk]}
+    started = client.post("/handovers/", {**form, "action": "start"})
+    batch = HandoverBatch.objects.latest("pk")
+    assert started.status_code == 302 and queued == [(brand.workspace.pk, batch.pk)]
+    assert not transfer_calls(wecom)  # nothing sent inside the request
+    page = client.get(f"/handovers/{batch.pk}/").content.decode()
+    assert 'data-testid="sending"' in page and "150 / 150" in page
+
+    monkeypatch.undo()  # the worker runs the real task
+    assert tasks.send_handover_task.call(brand.workspace.pk, batch.pk) == {"calls": 2}
+    assert [len(c.body["external_userid"]) for c in transfer_calls(wecom)] == [100, 50]
+    page = login(personas.manager_a).get(f"/handovers/{batch.pk}/").content.decode()
+    assert 'data-testid="sending"' not in page and 'data-testid="count-started"' in page
+
+
+def test_refresh_reads_only_this_batch_and_closes_its_client(personas, brand, wecom, clock, monkeypatch):
+    from siyu.handover.services import start_handover
+    from siyu.org.models import Staff
+    from siyu.wecom.client import WecomClient
+
+    seed(brand, wecom, brand.clerk_a, 2)
+    seed(brand, wecom, brand.clerk_b, 2, prefix="wmB")
+    ours = start_handover(
+        brand.workspace, kind="on_job", handover_staff_id=brand.clerk_a.pk, takeover_staff_ids=[brand.clerk_a2.pk]
+    )
+    start_handover(
+        brand.workspace, kind="on_job", handover_staff_id=brand.clerk_b.pk, takeover_staff_ids=[brand.clerk_a.pk]
+    )
+    Staff.objects.filter(pk=brand.clerk_b.pk).update(wecom_userid=None)  # store B's pair cannot be read
+    closed = []
+    original = WecomClient.close
+    monkeypatch.setattr(WecomClient, "close", lambda self: (closed.append(self), original(self)))
+    wecom.calls.clear()
+    answer = login(personas.manager_a).post(f"/handovers/{ours.pk}/", follow=True)
+    page = answer.content.decode()
+    results = [(c.body["handover_userid"], c.body["takeover_userid"]) for c in transfer_calls(wecom, "transfer_result")]
+    assert results == [("wangxm", "lina")]
+    assert "has no WeCom userid" not in page  # store B's problem is not shown to store A's manager
+    assert "已从企业微信刷新接替结果" in page
+    assert closed  # the request's client was closed
+    ours.refresh_from_db()
+    assert ours.counts == {"waiting": 2}
+
+
+def test_a_transfer_wecom_stops_listing_fails_after_72_hours_and_the_listed_ones_do_not(brand, wecom, clock):
+    from siyu.handover.models import HandoverTransfer
+    from siyu.handover.results import poll_workspace
+    from siyu.handover.services import start_handover
+    from tests.fakes.wecom_transfer import transfers
+
+    _customers, externals = seed(brand, wecom, brand.clerk_a, 3)
+    batch = start_handover(
+        brand.workspace, kind="on_job", handover_staff_id=brand.clerk_a.pk, takeover_staff_ids=[brand.clerk_a2.pk]
+    )
+    wecom.transfer_result_page = 1  # one customer per page: seen across pages, not per page
+    transfers(wecom)[:] = [t for t in transfers(wecom) if t.external_userid != externals[1]]  # WeCom lost it
+    later = DAY0 + dt.timedelta(hours=73)
+    clock.now = later  # siyu's clock only: in the fake the other two are still waiting
+    report = poll_workspace(brand.workspace)
+    assert report.calls == 2 and dict(report.changed) == {"waiting": 2, "failed": 1}
+    rows = {e: (s, seen) for e, s, seen in batch.transfers.values_list("external_userid", "status", "seen_at")}
+    assert rows == {externals[0]: ("waiting", later), externals[1]: ("failed", None), externals[2]: ("waiting", later)}
+    assert HandoverTransfer.objects.filter(status="failed", finished_at=later).count() == 1
 
 
 # ---- resigned ----------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from siyu.core.errors import DomainError, InvalidInput, NotFound
 from siyu.core.limits import valid_id
 from siyu.handover import queries, results, rules, services
 from siyu.handover.models import HandoverBatch, HandoverTransfer, Kind
+from siyu.handover.tasks import send_handover_task
 from siyu.org.models import Staff
 
 STATUS_ORDER = [s for s, _label in HandoverTransfer.Status.choices]
@@ -118,7 +119,7 @@ def _progress(batch: HandoverBatch) -> int:
 @console_view
 @require_http_methods(["GET", "POST"])
 def handover_detail(request: HttpRequest, batch_id: int) -> HttpResponse:
-    """Counts, progress and the results table; POST asks WeCom for the latest results now."""
+    """Counts, progress and the results table; POST asks WeCom for this batch's latest results."""
     access = request.access
     if not queries.may_hand_over(access.scope):
         return _forbidden(request)
@@ -128,7 +129,11 @@ def handover_detail(request: HttpRequest, batch_id: int) -> HttpResponse:
         raise Http404("no such handover") from None
     if request.method == "POST":
         try:
-            report = results.poll_workspace(access.workspace)
+            if batch.transfers.filter(status=rules.PLANNED).exists():
+                # Still being sent: the background sender (again, if it died; leases keep
+                # chunks from being sent twice) rather than up to 200 calls in this request.
+                send_handover_task.enqueue(access.workspace.pk, batch.pk)
+            report = results.poll_batch(access.workspace, batch)
             if report.errors:
                 messages.warning(request, "；".join(report.errors[:3]))
             else:
@@ -152,6 +157,8 @@ def handover_detail(request: HttpRequest, batch_id: int) -> HttpResponse:
             (s, label, counts.get(s, 0), BADGES[s]) for s, label in HandoverTransfer.Status.choices if counts.get(s)
         ],
         "progress": _progress(batch),
+        # Rows not yet sent to WeCom: a large handover is sent in the background.
+        "sending": counts.get(rules.PLANNED, 0),
         "rows": list(rows[:500]),
         "status": status if status in STATUS_ORDER else "",
         "badges": BADGES,
