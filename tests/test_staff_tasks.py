@@ -263,3 +263,23 @@ def test_an_oauth_session_stays_in_the_workspace_it_came_through(client, brand, 
     password.post("/workspace/", {"workspace": other_workspace.pk})
     assert password.session[SESSION_KEY] == other_workspace.pk
     assert password.get("/moments/").status_code == 200
+
+
+def test_tasks_wecom_closes_have_no_done_button_and_a_manual_done_is_refused(client, brand, personas):
+    mass = task(
+        brand, brand.clerk_a, "group_message", "确认群发：周末", source_type="wecom_group_msg", source_id="msgA"
+    )
+    post = task(brand, brand.clerk_a, "moment", "发朋友圈：周末", source_type="moment", source_id="7")
+    follow = task(brand, brand.clerk_a, "follow_up", "回访王五")
+    login(client, personas.clerk_a)
+    page = client.get("/m/tasks/").content.decode()
+    assert page.count('data-testid="task-done"') == 1  # the follow-up only
+    assert page.count("在企业微信中发送后自动完成") == 2
+    for tracked in (mass, post):
+        answer = client.post(f"/m/tasks/{tracked.pk}/done/", HTTP_HX_REQUEST="true")
+        assert answer.status_code == 409 and "在企业微信中发送后自动完成" in answer.content.decode()
+        tracked.refresh_from_db()
+        assert (tracked.status, tracked.done_at, tracked.done_via) == ("pending", None, "")
+    assert client.post(f"/m/tasks/{follow.pk}/done/").status_code == 302
+    follow.refresh_from_db()
+    assert follow.status == "done"

@@ -12,9 +12,19 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils.translation import gettext_noop
 
 from siyu.customers.models import Customer
 from siyu.org.models import Staff, Workspace
+
+# Sources whose tasks WeCom closes when the staff member really sent / published (a mass send
+# confirmed in the WeCom app, a Moments post): a hand-made "done" would hide a task nobody did.
+WECOM_TRACKED_SOURCES = ("wecom_group_msg", "moment")
+# Where in the WeCom app such a task is done, for the task card.
+WECOM_HINTS = {
+    "moment": gettext_noop("请在企业微信「工作台 → 客户朋友圈」中发表，发表后任务自动完成。"),
+    "group_message": gettext_noop("请在企业微信「消息 → 群发助手」中确认发送，发送后任务自动完成。"),
+}
 
 
 class StaffTask(models.Model):
@@ -65,6 +75,15 @@ class StaffTask(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+    @property
+    def closed_by_wecom(self) -> bool:
+        return self.source_type in WECOM_TRACKED_SOURCES
+
+    @property
+    def wecom_hint(self) -> str:
+        """Untranslated (the template and the view translate it)."""
+        return WECOM_HINTS.get(self.kind, WECOM_HINTS["group_message"])
 
 
 class Moment(models.Model):

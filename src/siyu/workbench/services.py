@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from django.db import transaction
 
 from siyu.core import clock
-from siyu.workbench.models import StaffTask
+from siyu.workbench.models import WECOM_TRACKED_SOURCES, StaffTask
 
 
 @dataclass(frozen=True)
@@ -86,10 +86,14 @@ def close_tasks(
 
 def complete_task(workspace_id: int, task_id: int, *, user=None, via: str = "staff") -> bool:
     """Mark one pending task done (the staff member says they did it). One conditional UPDATE:
-    a task WeCom closed in the meantime keeps WeCom's record. Returns whether this call closed it."""
+    a task WeCom closed in the meantime keeps WeCom's record, and a task only WeCom may close
+    (``WECOM_TRACKED_SOURCES``) is never closed by hand. Returns whether this call closed it."""
     now = clock.now()
+    tasks = StaffTask.objects.filter(workspace_id=workspace_id, pk=task_id, status=StaffTask.Status.PENDING)
+    if via != "wecom":
+        tasks = tasks.exclude(source_type__in=WECOM_TRACKED_SOURCES)
     return bool(
-        StaffTask.objects.filter(workspace_id=workspace_id, pk=task_id, status=StaffTask.Status.PENDING).update(
+        tasks.update(
             status=StaffTask.Status.DONE,
             done_at=now,
             done_by=user if getattr(user, "pk", None) else None,

@@ -119,6 +119,8 @@ def task_done(request: HttpRequest, task_id: int) -> HttpResponse:
     own = queries.own_staff(access.memberships, access.workspace)
     if task is None or not queries.may_act_on(access.scope, own, task.staff, change=True):
         return _notice(request, _("找不到该任务"), _("该任务不存在，或不在你的管理范围内。"), 404)
+    if task.closed_by_wecom:
+        return _notice(request, _("在企业微信中发送后自动完成"), _(task.wecom_hint), 409)
     complete_task(access.workspace.pk, task.pk, user=request.user)
     task.refresh_from_db()
     if request.headers.get("HX-Request"):
