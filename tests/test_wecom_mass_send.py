@@ -634,7 +634,7 @@ def test_a_task_wecom_never_created_is_sent_again_not_unknown_forever(
     clock_at(NOON + wecom_poll.UNANSWERED_AFTER + dt.timedelta(seconds=1))
     poll_group_messages()
     assert by_ext()["wmU1"].state == "unknown"
-    clock_at(NOON + wecom_poll.NOT_CREATED_AFTER + dt.timedelta(seconds=1))
+    clock_at(NOON + wecom_mass.NOT_CREATED_AFTER + dt.timedelta(seconds=1))
     poll_group_messages()
     assert by_ext()["wmU1"].state == "queued"
     first = WecomMassTask.objects.order_by("id").first()
@@ -670,7 +670,7 @@ def test_a_worker_dying_before_the_call_is_sent_again_once_the_list_shows_nothin
     clock_at(NOON + dispatch.LEASE + dt.timedelta(seconds=1))
     run()  # the intent row is there but the list has nothing yet: cannot tell
     assert by_ext()["wmV1"].state == "unknown"
-    clock_at(NOON + wecom_poll.NOT_CREATED_AFTER + dt.timedelta(seconds=1))
+    clock_at(NOON + wecom_mass.NOT_CREATED_AFTER + dt.timedelta(seconds=1))
     poll_group_messages()
     run()
     assert len(templates(fake)) == 1 and by_ext()["wmV1"].state == "sent"
@@ -691,7 +691,7 @@ def test_two_matching_tasks_stay_unknown(brand, fake, tag, account, monkeypatch,
     monkeypatch.setitem(fake_module.ROUTES, ("POST", "externalcontact/add_msg_template"), created_twice_then_hang_up)
     run()
     monkeypatch.setitem(fake_module.ROUTES, ("POST", "externalcontact/add_msg_template"), original)
-    clock_at(NOON + wecom_poll.NOT_CREATED_AFTER + dt.timedelta(hours=1))
+    clock_at(NOON + wecom_mass.NOT_CREATED_AFTER + dt.timedelta(hours=1))
     poll_group_messages()
     assert by_ext()["wmW1"].state == "unknown"
     assert WecomMassTask.objects.get().status == "creating"

@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.db import connection, transaction
 
 from siyu.channels.base import AccountConfig, Outcome, OutMessage, SendResult
@@ -44,6 +45,12 @@ SOURCE_TYPE = "wecom_group_msg"
 # How far around an unrecorded task's creation recovery looks in get_groupmsg_list_v2.
 MATCH_BEFORE = dt.timedelta(minutes=2)
 MATCH_AFTER = dt.timedelta(hours=1)
+# A task with no answer and nothing like it in the list this long after its intent was
+# written was never created (the worker died before the call, or the request never reached
+# WeCom): its messages are sent again. Long enough for the list API to catch up and for the
+# call itself (made right after the intent, ≤ a lease) to have surely happened; and within
+# MATCH_AFTER, so the window searched covers the whole attempt.
+NOT_CREATED_AFTER = max(dt.timedelta(minutes=15), 2 * dt.timedelta(seconds=settings.DISPATCH_LEASE_SECONDS))
 ATTACHMENT_TYPES = ("link", "miniprogram", "image", "video", "file")
 
 
@@ -293,8 +300,10 @@ def recover(account: AccountConfig, messages: Sequence[OutMessage]) -> dict[int,
 
     No task row names the message: the call was never made (safe to send again). A row with a
     msgid: WeCom created it. A row still ``creating``: look for the task in
-    ``get_groupmsg_list_v2`` (same creator and text, created around then, not one of ours
-    already); exactly one match is it, anything else is left out (→ unknown, never resent).
+    ``get_groupmsg_list_v2`` (``lookup``: same creator, text and attachments, made through the
+    API, created around then, not one of ours already); exactly one match is it; nothing at
+    all once ``NOT_CREATED_AFTER`` has passed means it was never created (sent again); anything
+    else is left out (→ unknown, never resent; polling asks again later).
     """
     from siyu.wecom.client import WecomError
     from siyu.wecom.services import client_for
@@ -319,14 +328,17 @@ def recover(account: AccountConfig, messages: Sequence[OutMessage]) -> dict[int,
             try:
                 if client is None:
                     client = client_for(Workspace.objects.get(pk=account.workspace_id), max_wait=5.0)
-                msgid = _find_task(client, task)
+                found = lookup(client, task, clock.now())
             except (WecomError, NotFound):
                 log.exception("cannot look up WeCom task %s", task.pk)
-                msgid = ""
-            if not msgid:
+                found = None
+            if found == "" and not_created(task, clock.now()):
+                continue  # certainly never created: the messages are queued again (None)
+            if not found:
                 for mid in carried:
                     answers.pop(mid, None)  # cannot tell
                 continue
+            msgid = found
             created(task, msgid, [])
         for mid in carried:
             if by_address[mid] in fail_list:
@@ -349,12 +361,72 @@ def _attempted(message: OutMessage) -> dt.datetime:
 
 def _find_task(client, task: WecomMassTask) -> str:
     """The msgid of ``task`` in ``get_groupmsg_list_v2``, or '' unless exactly one matches."""
+    exact, _loose = _candidates(client, task)
+    return exact[0] if len(exact) == 1 else ""
+
+
+def lookup(client, task: WecomMassTask, now: dt.datetime) -> str | None:
+    """What WeCom has for a task whose creation got no answer: its msgid (exactly one task
+    matches), '' (certainly not created: nothing even resembling it in a window that has
+    surely passed, see ``NOT_CREATED_AFTER``) or None (cannot tell yet, or more than one)."""
+    exact, loose = _candidates(client, task)
+    if len(exact) == 1:
+        return exact[0]
+    if not loose and now - task.created_at >= NOT_CREATED_AFTER:
+        return ""
+    return None
+
+
+def not_created(task: WecomMassTask, now: dt.datetime) -> bool:
+    """Record that WeCom never created ``task`` (guarded: only a row still ``creating``), so
+    recovery and polling stop asking and its messages can be sent again."""
+    return bool(
+        WecomMassTask.objects.filter(pk=task.pk, status=WecomMassTask.Status.CREATING, msgid="").update(
+            status=WecomMassTask.Status.FAILED, finished_at=now
+        )
+    )
+
+
+def _attachments_of(task: WecomMassTask) -> list[dict[str, Any]]:
+    """The attachments ``task`` was created with: every message of a task shares them (they
+    are part of the grouping key in ``send``), so the first message's payload tells."""
+    payload = (
+        OutboundMessage.objects.filter(account_id=task.account_id, pk__in=task.message_ids[:1])
+        .values_list("payload", flat=True)
+        .first()
+    )
+    data = json.loads(payload) if isinstance(payload, str) else (payload or {})
+    return _attachments(list(data.get("attachments") or []))
+
+
+def _same_attachments(ours: list[dict[str, Any]], theirs: list[dict[str, Any]]) -> bool:
+    """Same kinds in the same order, and every field both sides have is equal (WeCom may echo
+    an image as a pic_url where we sent a media_id, so absent fields are not a difference)."""
+    theirs = [a for a in theirs if isinstance(a, dict)]
+    if [a.get("msgtype") for a in ours] != [a.get("msgtype") for a in theirs]:
+        return False
+    for mine, other in zip(ours, theirs, strict=True):
+        kind = mine.get("msgtype")
+        a, b = mine.get(kind) or {}, other.get(kind) or {}
+        if any(a[k] != b[k] for k in a.keys() & b.keys()):
+            return False
+    return True
+
+
+def _candidates(client, task: WecomMassTask) -> tuple[list[str], list[str]]:
+    """Tasks in ``get_groupmsg_list_v2`` around ``task``'s creation that are not already one of
+    ours: (exact, loose). Loose: same creator and text, made through the API (``create_type``
+    0 — one a member or admin made in WeCom itself is never ours). Exact: also the same
+    attachments. Only an exact single match identifies the task; "not created" needs no loose
+    match at all, so a difference in how WeCom echoes attachments can never cause a resend."""
     start = task.created_at - MATCH_BEFORE
     end = min(task.created_at + MATCH_AFTER, clock.now() + MATCH_BEFORE)
     known = set(
         WecomMassTask.objects.filter(workspace_id=task.workspace_id).exclude(msgid="").values_list("msgid", flat=True)
     )
-    found: list[str] = []
+    attachments = _attachments_of(task)
+    exact: list[str] = []
+    loose: list[str] = []
     cursor = ""
     while True:
         body = {
@@ -374,9 +446,12 @@ def _find_task(client, task: WecomMassTask) -> str:
                 item.get("msgid") not in known
                 and text == task.text
                 and item.get("creator", task.sender_userid) == task.sender_userid
+                and int(item.get("create_type") or 0) == 0
             ):
-                found.append(str(item["msgid"]))
+                loose.append(str(item["msgid"]))
+                if _same_attachments(attachments, list(item.get("attachments") or [])):
+                    exact.append(str(item["msgid"]))
         cursor = str(data.get("next_cursor") or "")
         if not cursor:
             break
-    return found[0] if len(found) == 1 else ""
+    return exact, loose

@@ -9,7 +9,9 @@ status, written back to the outbox with ``record_receipts`` (by msgid + external
 
 A task whose creation had no answer (a timeout: its messages are ``unknown``) is looked up
 in ``get_groupmsg_list_v2`` after a couple of minutes; found, its messages become ``sent``
-and it is polled like the others.
+and it is polled like the others. Nothing like it there once ``NOT_CREATED_AFTER`` has
+passed: it was never created, its messages are queued and sent again. More than one match
+stays unknown (an operator decides).
 
 A task the member has not sent within ``WECOM_MASS_TASK_HOURS`` (default 72) is closed: its
 waiting messages fail as ``not_confirmed`` and the staff task expires. A 45009 stops the
@@ -23,6 +25,7 @@ import logging
 from typing import Any
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import F
 
 from siyu.channels.base import Receipt
@@ -76,7 +79,7 @@ def poll_workspace(workspace: Workspace, *, now: dt.datetime | None = None, **cl
         return summary
     with client_for(workspace, **client_options) as client:
         try:
-            summary["found"] = sum(_find_unanswered(client, task) for task in unanswered)
+            summary["found"] = sum(_find_unanswered(client, task, now) for task in unanswered)
         except RateLimited:
             summary["rate_limited"] = True
             return summary
@@ -105,18 +108,32 @@ def poll_workspace(workspace: Workspace, *, now: dt.datetime | None = None, **cl
     return summary
 
 
-def _find_unanswered(client, task: WecomMassTask) -> int:
-    """Did WeCom create the task whose creation had no answer? If so, record it and move its
-    ``unknown`` messages to ``sent`` under its msgid (1), else leave them (0)."""
-    from siyu.messaging.wecom_mass import _find_task, created
+def _find_unanswered(client, task: WecomMassTask, now: dt.datetime) -> int:
+    """Did WeCom create the task whose creation had no answer? Found: record it and move its
+    ``unknown`` messages to ``sent`` under its msgid (1). Certainly never created (nothing
+    like it once ``NOT_CREATED_AFTER`` has passed): the task fails and its ``unknown``
+    messages are queued again, to be sent anew (0). Otherwise leave them (0)."""
+    from siyu.messaging.wecom_mass import created, lookup, not_created
     from siyu.wecom.client import RateLimited, WecomError
 
     try:
-        msgid = _find_task(client, task)
+        msgid = lookup(client, task, now)
     except RateLimited:
         raise
     except WecomError:
         log.exception("looking up unanswered WeCom task %s failed", task.pk)
+        return 0
+    if msgid == "":
+        with transaction.atomic():
+            if not_created(task, now):
+                OutboundMessage.objects.filter(
+                    account_id=task.account_id, pk__in=task.message_ids, state=OutboundMessage.State.UNKNOWN
+                ).update(
+                    state=OutboundMessage.State.QUEUED, provider_ref="", sent_at=None, not_before=None,
+                    claimed_by="", lease_until=None, error_code="not_created",
+                    error_message="企业微信未创建该群发任务，重新发送 / WeCom never created the task: sent again",
+                    updated_at=now,
+                )  # fmt: skip
         return 0
     if not msgid:
         return 0
