@@ -65,6 +65,7 @@ def poll_workspace(workspace: Workspace, *, now: dt.datetime | None = None, **cl
     """Poll every open task of ``workspace``, least recently polled first."""
     from siyu.wecom.client import RateLimited, WecomError
     from siyu.wecom.services import client_for
+    from siyu.workbench.services import close_tasks
 
     now = now or clock.now()
     summary = {"tasks": 0, "changed": 0, "sent": 0, "expired": 0, "found": 0, "rate_limited": False, "errors": 0}
@@ -95,11 +96,17 @@ def poll_workspace(workspace: Workspace, *, now: dt.datetime | None = None, **cl
                 log.exception("polling WeCom task %s failed", task.msgid)
                 summary["errors"] += 1
                 if now - task.created_at > task_window() + dt.timedelta(days=1):
-                    # WeCom keeps refusing to answer about it: stop asking, settle what waits.
+                    # WeCom keeps refusing to answer about it: stop asking, settle what waits,
+                    # and take it off the sender's to-do list like any other expired task.
                     _expire(task)
                     WecomMassTask.objects.filter(pk=task.pk).update(
                         status=WecomMassTask.Status.EXPIRED, finished_at=now, last_polled_at=now
                     )
+                    if task.sender_id:
+                        close_tasks(
+                            task.workspace_id, source_type=SOURCE_TYPE, source_id=task.msgid,
+                            staff_ids=[task.sender_id], status="expired",
+                        )  # fmt: skip
                 continue
             summary["tasks"] += 1
             summary["changed"] += changed
