@@ -283,3 +283,19 @@ def test_tasks_wecom_closes_have_no_done_button_and_a_manual_done_is_refused(cli
     assert client.post(f"/m/tasks/{follow.pk}/done/").status_code == 302
     follow.refresh_from_db()
     assert follow.status == "done"
+
+
+def test_oauth_state_is_what_wecom_accepts_and_the_slug_stays_in_the_session(client, brand, personas, tasks, fake):
+    import re
+
+    state = start(client)
+    # WeCom documents state as a-zA-Z0-9, at most 128 bytes.
+    assert re.fullmatch(r"[a-zA-Z0-9]{1,128}", state) and "acme" not in state
+    answer = client.get(f"/m/wecom/auth/?code={issue_oauth_code(fake, 'wangxm')}&state={state}")
+    assert answer.status_code == 302 and answer["Location"] == "/m/tasks/"
+    # A state with a slug glued on (the old format) is not this browser's state.
+    other = Client()
+    state = start(other)
+    assert other.get(f"/m/wecom/auth/?code={issue_oauth_code(fake, 'wangxm')}&state=acme.{state}").status_code == 400
+    start(other)
+    assert other.get("/m/wecom/auth/?code=x&state=状态").status_code == 400  # not a 500

@@ -134,19 +134,21 @@ def task_done(request: HttpRequest, task_id: int) -> HttpResponse:
 def wecom_start(request: HttpRequest, slug: str) -> HttpResponse:
     """``/m/wecom/start/<slug>/``: the address to configure in WeCom's sidebar (聊天工具栏). It
     sends the member through WeCom's OAuth with a one-time ``state`` kept in this browser's
-    session, so a code cannot be replayed into somebody else's browser (login CSRF)."""
-    app = WecomApp.objects.filter(workspace__slug=slug[:64]).first()
+    session, so a code cannot be replayed into somebody else's browser (login CSRF). WeCom
+    accepts ``state`` as ``[a-zA-Z0-9]`` up to 128 bytes, so it is plain hex and the workspace
+    slug stays in the session next to it."""
+    app = WecomApp.objects.filter(workspace__slug=slug[:64]).select_related("workspace").first()
     if app is None:
         return _notice(request, _("无法登录"), _("该品牌尚未配置企业微信。"), 404)
-    nonce = secrets.token_urlsafe(16)
-    request.session[OAUTH_SESSION] = nonce
+    state = secrets.token_hex(16)
+    request.session[OAUTH_SESSION] = {"state": state, "slug": app.workspace.slug}
     query = urlencode(
         {
             "appid": app.corp_id,
             "redirect_uri": settings.PUBLIC_URL + reverse("console:wecom_auth"),
             "response_type": "code",
             "scope": "snsapi_base",
-            "state": f"{slug}.{nonce}",
+            "state": state,
             "agentid": app.agent_id,
         }
     )
@@ -155,13 +157,18 @@ def wecom_start(request: HttpRequest, slug: str) -> HttpResponse:
 
 @require_GET
 def wecom_auth(request: HttpRequest) -> HttpResponse:
-    """``/m/wecom/auth/?code=…&state=<slug>.<nonce>``: WeCom's OAuth redirect. The code names
-    the member (``auth/getuserinfo``); their staff record's linked console user is signed in."""
+    """``/m/wecom/auth/?code=…&state=…``: WeCom's OAuth redirect. The state must be the one
+    this browser's session holds (it names the workspace); the code names the member
+    (``auth/getuserinfo``); their staff record's linked console user is signed in."""
     code = request.GET.get("code", "")[:512]
-    slug, _sep, nonce = request.GET.get("state", "")[:200].rpartition(".")
-    expected = request.session.pop(OAUTH_SESSION, "")
+    state = request.GET.get("state", "")[:128]
+    expected = request.session.pop(OAUTH_SESSION, None)
+    if not isinstance(expected, dict):
+        expected = {}
+    valid = state.isascii() and state.isalnum() and secrets.compare_digest(state, str(expected.get("state", "")))
+    slug = str(expected.get("slug", "")) if valid else ""
     app = WecomApp.objects.filter(workspace__slug=slug).select_related("workspace").first() if slug else None
-    if not code or app is None or not expected or not secrets.compare_digest(nonce, expected):
+    if not code or app is None:
         return _notice(request, _("无法登录"), _("登录链接已失效或不完整，请从企业微信侧边栏重新打开。"), 400)
     workspace = app.workspace
     from siyu.wecom.services import client_for
