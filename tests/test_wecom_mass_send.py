@@ -756,3 +756,23 @@ def test_a_task_wecom_keeps_refusing_to_answer_about_expires_the_staff_task(
     assert WecomMassTask.objects.get().status == "expired"
     assert (by_ext()["wmQ1"].state, by_ext()["wmQ1"].error_code) == ("failed", "not_confirmed")
     assert StaffTask.objects.get(staff=brand.clerk_a).status == "expired"
+
+
+def test_results_polled_before_dispatch_records_its_answer_are_kept(brand, fake, tag, account, monkeypatch):
+    # The member sends and a poll runs between created() and the dispatcher's own record: the
+    # record (guarded by state = 'sending') must not turn delivered back into sent.
+    customer(brand, fake, tag, "wmF1", friends=[brand.clerk_a])
+    broadcast(brand, account, tag)
+    results_for = wecom_mass._results_for
+
+    def confirm_and_poll_first(chunk, msgid, fail_list):
+        confirm_group_message(fake, msgid, "wangxm")
+        poll_group_messages()
+        return results_for(chunk, msgid, fail_list)
+
+    monkeypatch.setattr(wecom_mass, "_results_for", confirm_and_poll_first)
+    run()
+    row = by_ext()["wmF1"]
+    assert (row.state, row.provider_ref) == ("delivered", WecomMassTask.objects.get().msgid)
+    assert row.sent_at is not None and row.lease_until is None
+    assert WecomMassTask.objects.get().status == "sent"
