@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 import pytest
 
 from siyu.customers.models import Customer
-from siyu.wecom import endpoints, fastpath, inbox, services
+from siyu.wecom import endpoints, fastpath, inbox, receipts, services
 from siyu.wecom.crypto import MsgCrypt
 from siyu.wecom.models import CallbackReceipt
 from tests.fakes import official_account as oa_fake
@@ -125,7 +125,7 @@ def test_a_database_failure_answers_500_so_the_platform_retries(monkeypatch):
     def broken(*args):
         raise RuntimeError("database away")
 
-    monkeypatch.setattr(services, "store_receipt", broken)
+    monkeypatch.setattr(receipts, "store", broken)
     query, body = encrypted_callback(MsgCrypt(TOKEN, AES_KEY, CORP), add_event())
     assert call(fastpath.wrap(Django()), "POST", "/callbacks/wecom/acme/", query, body) == (500, b"")
 

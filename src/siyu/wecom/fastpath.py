@@ -22,7 +22,7 @@ from urllib.parse import parse_qsl
 
 from django.db import close_old_connections
 
-from siyu.wecom import views
+from siyu.wecom import receipts, views
 from siyu.wecom.models import CallbackReceipt
 
 log = logging.getLogger("siyu.wecom.callbacks")
@@ -60,6 +60,9 @@ def _push(environ: dict[str, Any], start_response: Callable[..., Any], source: s
             body = environ["wsgi.input"].read(length) if length > 0 else b""
             query = dict(parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True))
             status, answer = views.accept_push(source, slug, query, body, remote)
+    except receipts.NotStored as exc:  # the writer logged why, once for its batch
+        log.warning("%s callback for %s not stored: %s", source, slug, exc.__cause__ or exc)
+        status, answer = 500, b""
     except Exception:  # the database is away, a bug: the platform retries a 500
         log.exception("%s callback for %s failed", source, slug)
         status, answer = 500, b""

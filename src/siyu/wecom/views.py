@@ -4,8 +4,9 @@ Authentication is the platform's signature (token) plus, for encrypted pushes, A
 receiveid checked against our corp / app id. Anything that fails (unknown workspace, forged
 signature, tampered ciphertext, another corp's message, a declaration in the XML, an
 oversized body) is answered 403 / 400 / 413 and leaves nothing behind but one warning log
-line. A valid push costs one INSERT into the inbox (``services.store_receipt``; a platform
-retry of a stored event inserts nothing) and is answered at once: empty (WeCom) or
+line. A valid push costs one row of an INSERT into the inbox (``siyu.wecom.receipts``: on
+PostgreSQL the request threads of a process share each INSERT and its commit; a platform
+retry of a stored event inserts nothing) and is answered once it is committed: empty (WeCom) or
 ``success`` (Official Account), which stops the platform's retries. The worker's inbox
 (``siyu.wecom.inbox``) applies it; handler failures are retried there, not by the platform.
 The configuration comes from an in-process cache (``siyu.wecom.endpoints``), so a push reads
@@ -21,7 +22,7 @@ from typing import TypeVar
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
-from siyu.wecom import endpoints, rules, services
+from siyu.wecom import endpoints, receipts, rules, services
 from siyu.wecom.crypto import CallbackRejected, check_signature
 from siyu.wecom.models import CallbackReceipt
 from siyu.wecom.services import Endpoint
@@ -169,7 +170,10 @@ def _post(request: HttpRequest, source: str, slug: str) -> HttpResponse:
     if body is None:
         status, answer = refuse(source, "POST", slug, remote, 413, "body too large")
     else:
-        status, answer = accept_push(source, slug, request.GET, body, remote)
+        try:
+            status, answer = accept_push(source, slug, request.GET, body, remote)
+        except receipts.NotStored:  # logged by the writer; the platform retries a 500
+            status, answer = 500, b""
     return HttpResponse(answer, status=status, content_type="text/plain; charset=utf-8")
 
 
@@ -190,5 +194,6 @@ def accept_push(source: str, slug: str, query: Mapping[str, str], body: bytes, r
         return refuse(source, "POST", slug, remote, exc.status, str(exc))
     except rules.BadXml as exc:
         return refuse(source, "POST", slug, remote, 400, str(exc))
-    services.store_receipt(endpoint, source, payload)  # a duplicate is acknowledged all the same
+    # Answered once committed (group commit: see siyu.wecom.receipts); a duplicate is acknowledged all the same.
+    receipts.store(receipts.row(endpoint, source, payload))
     return 200, ACK[source]
