@@ -299,3 +299,14 @@ def test_oauth_state_is_what_wecom_accepts_and_the_slug_stays_in_the_session(cli
     assert other.get(f"/m/wecom/auth/?code={issue_oauth_code(fake, 'wangxm')}&state=acme.{state}").status_code == 400
     start(other)
     assert other.get("/m/wecom/auth/?code=x&state=状态").status_code == 400  # not a 500
+
+
+def test_oauth_sign_in_closes_its_wecom_client(client, brand, personas, fake, monkeypatch):
+    from siyu.wecom.client import WecomClient
+
+    closed = []
+    real_close = WecomClient.close
+    monkeypatch.setattr(WecomClient, "close", lambda self: closed.append(self) or real_close(self))
+    assert sign_in_by_oauth(client, fake).status_code == 302
+    assert sign_in_by_oauth(Client(), fake, "lina").status_code == 403  # a refused sign-in too
+    assert len(closed) == 2 and all(c._http.is_closed for c in closed)

@@ -174,7 +174,8 @@ def wecom_auth(request: HttpRequest) -> HttpResponse:
     from siyu.wecom.services import client_for
 
     try:
-        info = client_for(workspace).get("auth/getuserinfo", code=code)
+        with client_for(workspace) as client:  # one httpx pool per sign-in, closed at once
+            info = client.get("auth/getuserinfo", code=code)
     except WecomError as exc:
         log.info("wecom oauth refused: %s", exc)
         return _notice(request, _("无法登录"), _("企业微信授权已失效，请从企业微信侧边栏重新打开。"), 403)
