@@ -10,7 +10,9 @@ polls every ``POLL_SECONDS`` and, per round:
    earlier receipt still pending: one subject's events apply in the order they arrived, even
    when an earlier one is being applied by another worker or waits for a retry (the claim looks
    past such receipts, so a busy subject does not hold up the others);
-2. applies each with ``services.handle_event`` inside a savepoint;
+2. applies them: a workspace's adds, deletes and OA follows together, set-based, in a savepoint
+   (``siyu.wecom.batch_apply``; a failing batch is rolled back and applied one by one), the
+   others each with ``services.handle_event`` inside a savepoint;
 3. marks the applied ones processed, and records each failure (error, ``attempts`` + 1,
    ``next_attempt_at`` after a growing back-off; after ``MAX_ATTEMPTS`` ``failed_at``: left for
    the operator, never dropped).
@@ -34,12 +36,18 @@ from django.db import close_old_connections, connection, transaction
 from siyu.core import clock
 from siyu.core.sql import id_list_condition, text_list_condition
 from siyu.org.models import Workspace
-from siyu.wecom import services
+from siyu.wecom import batch_apply, rules, services
 from siyu.wecom.models import CallbackReceipt
 
 log = logging.getLogger("siyu.wecom.inbox")
 POLL_SECONDS = 0.2  # welcome codes live 20 s: a new add must not wait long
-BATCH = 100
+BATCH = 500
+# Fewer batchable receipts of a workspace than this in a round are applied one by one: the
+# batch's fixed statements only pay off from a few events on.
+BATCH_MIN = 8
+# Receipts applied one by one per round (API reads, handed-back and fallback receipts): the
+# round's transaction, and with it the welcome messages of its batch, waits for them.
+PER_EVENT_MAX = 100
 MAX_ATTEMPTS = 5
 # Waits after the 1st, 2nd, ... failure; the last attempt's failure is final.
 BACKOFF = (dt.timedelta(seconds=10), dt.timedelta(minutes=1), dt.timedelta(minutes=5), dt.timedelta(minutes=30))
@@ -82,37 +90,87 @@ def backoff(attempts: int) -> dt.timedelta:
 
 
 def process_pending(limit: int = BATCH) -> Stats:
-    """Apply up to ``limit`` due receipts in one transaction; returns what happened."""
+    """Apply up to ``limit`` due receipts in one transaction; returns what happened.
+
+    The common events (adds, deletes, OA follows) of one workspace are applied together by
+    ``batch_apply`` when there are at least ``BATCH_MIN`` of them; the rest, and everything
+    when the batch fails, one by one with ``services.handle_event`` (at most
+    ``PER_EVENT_MAX`` per round: the others stay pending for the next round, still first of
+    their subject)."""
     stats = Stats()
     now = clock.now()
     with transaction.atomic():
         rows = _claim(now, limit)
         if not rows:
             return stats
-        stats.claimed = len(rows)
         workspaces = Workspace.objects.in_bulk({row[1] for row in rows})
-        done: list[int] = []
-        for pk, workspace_id, source, _subject, receiver, payload, attempts in rows:
-            try:
-                with transaction.atomic():
-                    event = services.parse_receipt(source, receiver, _json(payload))
-                    services.handle_event(workspaces[workspace_id], event)
-            except Exception as exc:  # kept on the receipt, retried later
-                log.warning("callback receipt %s failed (attempt %s): %s", pk, attempts + 1, exc, exc_info=True)
-                final = _record_failure(pk, attempts + 1, exc, now)
-                stats.failed += final
-                stats.retrying += not final
-            else:
-                done.append(pk)
+        done, handed_back = _apply_batches(rows, workspaces)
+        single = [row for row in rows if row[0] in handed_back or row[0] not in done]
+        applied = _apply_one_by_one(single[:PER_EVENT_MAX], workspaces, now, stats)
+        done.update(applied)
         if done:
-            condition, params = id_list_condition("id", done)
+            condition, params = id_list_condition("id", sorted(done))
             with connection.cursor() as cursor:
                 cursor.execute(
                     f"UPDATE wecom_callbackreceipt SET processed_at = %s, error = '' WHERE {condition}",
                     [now, *params],
                 )
         stats.processed = len(done)
+        stats.claimed = stats.processed + stats.retrying + stats.failed
     return stats
+
+
+def _apply_batches(rows: list[tuple[Any, ...]], workspaces: dict[int, Workspace]) -> tuple[set[int], set[int]]:
+    """Apply each workspace's batchable receipts together (``batch_apply``), in a savepoint.
+
+    Returns the receipt ids applied and those handed back for the per-event path. A batch that
+    raises is rolled back whole and its receipts go the per-event path, which records each
+    one's own error and back-off: nothing is lost or applied twice."""
+    groups: dict[int, list[tuple[int, rules.Event]]] = {}
+    others: dict[int, list[tuple[int, rules.Event]]] = {}
+    for pk, workspace_id, source, _subject, receiver, payload, _attempts in rows:
+        try:
+            event = services.parse_receipt(source, receiver, _json(payload))
+        except Exception:
+            continue
+        if batch_apply.batchable(event):
+            groups.setdefault(workspace_id, []).append((pk, event))
+        else:
+            others.setdefault(workspace_id, []).append((pk, event))
+    done: set[int] = set()
+    handed_back: set[int] = set()
+    for workspace_id, group in groups.items():
+        if len(group) < BATCH_MIN:
+            continue  # a handful: the per-event path costs no more
+        try:
+            with transaction.atomic():
+                back = batch_apply.apply(workspaces[workspace_id], group, others.get(workspace_id, []))
+        except Exception as exc:  # the per-event path applies them one by one
+            log.warning("callback batch of %s receipts failed, applying one by one: %s", len(group), exc, exc_info=True)
+            continue
+        handed_back.update(back)
+        done.update(pk for pk, _ in group if pk not in back)
+    return done, handed_back
+
+
+def _apply_one_by_one(
+    rows: list[tuple[Any, ...]], workspaces: dict[int, Workspace], now: dt.datetime, stats: Stats
+) -> list[int]:
+    """``services.handle_event`` per receipt, each in a savepoint; failures recorded."""
+    done: list[int] = []
+    for pk, workspace_id, source, _subject, receiver, payload, attempts in rows:
+        try:
+            with transaction.atomic():
+                event = services.parse_receipt(source, receiver, _json(payload))
+                services.handle_event(workspaces[workspace_id], event)
+        except Exception as exc:  # kept on the receipt, retried later
+            log.warning("callback receipt %s failed (attempt %s): %s", pk, attempts + 1, exc, exc_info=True)
+            final = _record_failure(pk, attempts + 1, exc, now)
+            stats.failed += final
+            stats.retrying += not final
+        else:
+            done.append(pk)
+    return done
 
 
 def _claim(now: dt.datetime, limit: int, pages: int = 10) -> list[tuple[Any, ...]]:
