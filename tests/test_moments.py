@@ -256,6 +256,25 @@ def test_a_week_old_post_stops_being_followed_and_its_open_tasks_expire(brand, w
     assert statuses == {brand.clerk_a.pk: "done", brand.clerk_a2.pk: "expired"}
 
 
+def test_an_expired_post_is_closed_in_the_same_run_and_never_selected_again(brand, wecom, link, clock_at):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from siyu.workbench.moments import expire_stale
+
+    ws = brand.workspace
+    set_job_polls(wecom, 0)
+    moment = submit_moment(ws, create_moment(ws, MomentInput("hi", (link.pk,), (brand.clerk_a.pk,))).pk)
+    jobs.poll_moments()
+    clock_at(NOW + dt.timedelta(days=8))
+    assert jobs.poll_moments()["tasks_expired"] == 1
+    moment.refresh_from_db()
+    assert (moment.status, moment.get_status_display()) == ("closed", "已结束")
+    with CaptureQueriesContext(connection) as queries:
+        assert expire_stale() == 0
+    assert len(queries) == 1 and "workbench_stafftask" not in queries[0]["sql"].lower()  # nothing left to expire
+
+
 # ---- console -------------------------------------------------------------------------------
 
 

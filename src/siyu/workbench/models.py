@@ -100,6 +100,8 @@ class Moment(models.Model):
         CREATING = "creating", "创建中"
         CREATED = "created", "已下发"
         FAILED = "failed", "失败"
+        # Terminal: a week passed; no more polls, the senders' open tasks expired.
+        CLOSED = "closed", "已结束"
 
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="+", db_index=False)
     text = models.TextField(blank=True, default="")

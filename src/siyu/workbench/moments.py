@@ -311,17 +311,23 @@ def moments_to_poll(workspace_id: int | None = None):
 
 def expire_stale(workspace_id: int | None = None) -> int:
     """Posts older than ``POLL_DAYS`` are not followed any more: their senders' pending tasks
-    expire (one UPDATE) instead of staying on the task page for ever."""
-    since = clock.now() - dt.timedelta(days=POLL_DAYS)
-    stale = Moment.objects.filter(status=Moment.Status.CREATED, created_at__lt=since)
+    expire (one UPDATE) instead of staying on the task page for ever, and the post moves to
+    ``closed`` in the same transaction, so the next run does not select it again."""
+    now = clock.now()
+    stale = Moment.objects.filter(status=Moment.Status.CREATED, created_at__lt=now - dt.timedelta(days=POLL_DAYS))
     if workspace_id is not None:
         stale = stale.filter(workspace_id=workspace_id)
-    ids = [str(pk) for pk in stale.values_list("pk", flat=True)]
+    ids = list(stale.values_list("pk", flat=True))
     if not ids:
         return 0
-    return StaffTask.objects.filter(source_type=SOURCE, source_id__in=ids, status=StaffTask.Status.PENDING).update(
-        status=StaffTask.Status.EXPIRED, updated_at=clock.now()
-    )
+    with transaction.atomic():
+        expired = StaffTask.objects.filter(
+            source_type=SOURCE, source_id__in=[str(pk) for pk in ids], status=StaffTask.Status.PENDING
+        ).update(status=StaffTask.Status.EXPIRED, updated_at=now)
+        Moment.objects.filter(pk__in=ids, status=Moment.Status.CREATED).update(
+            status=Moment.Status.CLOSED, updated_at=now
+        )
+    return expired
 
 
 def poll_workspace(workspace: Workspace, *, client: WecomClient | None = None) -> dict[str, int]:
