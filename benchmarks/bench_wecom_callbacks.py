@@ -3,7 +3,8 @@ INSERT), then the worker's inbox applying them, on PostgreSQL; and the old synch
 (applied inside the request) measured in the same run for the ratio.
 
     .venv/bin/python benchmarks/bench_wecom_callbacks.py [--seconds 15] [--old-events 1000]
-        [--connections 32] [--web-workers 2] [--inbox-workers 1 2] [--database bench_wecom_callbacks]
+        [--connections 32] [--web-workers 2] [--threads 16] [--inbox-workers 1 2]
+        [--baseline-ref GIT_REV] [--rounds 1] [--database bench_wecom_callbacks]
 
 THE DATABASE (default ``bench_wecom_callbacks``) IS DROPPED AND RECREATED. Needs ``wrk``
 (``apt-get install -y wrk``).
@@ -15,15 +16,26 @@ takes little of the 2 cores) replays them through a Lua script that hands every 
 once, for ``--seconds``, against gunicorn with ``--web-workers`` processes in these runs (each
 on its own slice of the pushes):
 
+- with ``--baseline-ref``: the endpoint as it was at that git revision (its ``src`` exported with
+  ``git archive``, served with 4 threads per process as ``siyu serve`` did then), for the
+  before/after figures of the same run;
 - the fast path, gthread: what ``siyu serve`` runs (``siyu.wsgi``, ``siyu.wecom.fastpath`` in
-  front of Django; gthread with 4 threads as in ``cli.serve_wsgi``);
+  front of Django; gthread with ``--threads`` threads as in ``cli.serve_wsgi``); the request
+  threads of a process share each receipt INSERT and its commit (``siyu.wecom.receipts``);
+- the same with group commit off (``benchmarks._no_group_commit_settings``): one INSERT and
+  one commit per push;
 - the fast path with gunicorn's sync workers (no keep-alive);
 - the same views through Django's full request stack (``benchmarks/_plain_wsgi.py``), gthread;
 - the old path: Django's stack with the receipt applied inside the request
   (``benchmarks/_sync_settings.py``), ``--old-events`` other pushes.
 
 1. endpoint events/s = the requests wrk completed / its run time. Afterwards every answer must
-   have been 200 and the database must hold exactly one pending receipt per request;
+   have been 200 and the database must hold exactly one pending receipt per request. Each run
+   also reports the CPU time per event of the gunicorn workers and of the PostgreSQL backends
+   serving them (from /proc; less sensitive to other load on the machine than events/s), and
+   the commits per event (``pg_stat_database.xact_commit``: 1 without group commit, 1 / the
+   mean batch with it). ``--rounds`` repeats the endpoint runs (in turn, on fresh pushes) and
+   reports each run and the median;
 2. inbox events/s: the first ``--inbox-events`` receipts (the others are deleted once checked)
    are split into one part per ``--inbox-workers`` entry; each
    part is released and applied by that many ``siyu wecom process-callbacks`` processes (one
@@ -37,8 +49,10 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import itertools
 import os
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -87,10 +101,10 @@ end
 """
 
 
-def make_events(crypt, prefix: str, count: int, base: int) -> list[tuple[dict, bytes]]:
+def make_events(crypt, prefix: str, count: int, base: int):
+    """``count`` distinct encrypted pushes (query, body), one at a time."""
     from tests.fakes.wecom import encrypted_callback, event_xml
 
-    out = []
     for n in range(count):
         xml = event_xml(
             CORP,
@@ -102,20 +116,22 @@ def make_events(crypt, prefix: str, count: int, base: int) -> list[tuple[dict, b
             State=f"c{n % 7}",
             WelcomeCode=f"wc{prefix}{n}",
         )
-        out.append(encrypted_callback(crypt, xml))
-    return out
+        yield encrypted_callback(crypt, xml)
 
 
-def write_requests(path: Path, url_path: str, events: list[tuple[dict, bytes]]) -> None:
+def write_requests(path: Path, url_path: str, events) -> None:
     with path.open("w") as out:
         for query, body in events:
             out.write(f"{url_path}?{urlencode(query)}\t{body.decode()}\n")
 
 
+TIMEOUT = ["--timeout", "120"]
 GUNICORN = str(Path(sys.executable).parent / "gunicorn")
 WORKER_CLASSES = {
-    # What ``siyu serve`` runs (cli.serve_wsgi): gthread, 4 threads per process, keep-alive.
-    "gthread": ["-k", "gthread", "--threads", "4"],
+    # What ``siyu serve`` runs (cli.serve_wsgi): gthread, --threads per process, keep-alive.
+    "gthread": ["-k", "gthread", "--threads", "{threads}"],
+    # What ``siyu serve`` ran before group commit: 4 threads per process.
+    "gthread4": ["-k", "gthread", "--threads", "4"],
     # One request at a time per process, no keep-alive (wrk reconnects).
     "sync": ["-k", "sync"],
 }
@@ -123,9 +139,13 @@ APPS = {
     "fastpath": "siyu.wsgi:application",  # what siyu serve serves: callbacks in front of Django
     "django": "benchmarks._plain_wsgi:application",  # the same views through Django's stack
 }
-# (label, worker class, app, settings module, request file)
+# (label, worker class, app, settings module, request file); "baseline" runs the --baseline-ref code
+NO_GROUP_COMMIT = "benchmarks._no_group_commit_settings"
+BASELINE_LABEL = "endpoint before (baseline ref), gthread 4 threads"
 RUNS = [
+    (BASELINE_LABEL, "gthread4", "fastpath", "siyu.settings", "baseline"),
     ("endpoint, fast path, gthread", "gthread", "fastpath", "siyu.settings", "new"),
+    ("endpoint, fast path, gthread, group commit off", "gthread", "fastpath", NO_GROUP_COMMIT, "new"),
     ("endpoint, fast path, sync workers", "sync", "fastpath", "siyu.settings", "new"),
     ("endpoint through Django's stack, gthread", "gthread", "django", "siyu.settings", "new"),
     ("old path (applied in the request), gthread", "gthread", "django", "benchmarks._sync_settings", "old"),
@@ -133,8 +153,17 @@ RUNS = [
 
 
 def start_server(
-    url: str, port: int, workers: int, settings: str, kind: str = "gthread", app: str = "fastpath"
+    url: str,
+    port: int,
+    workers: int,
+    settings: str,
+    kind: str = "gthread",
+    app: str = "fastpath",
+    *,
+    threads: int = 16,
+    src: Path | None = None,
 ) -> subprocess.Popen:
+    """gunicorn serving ``app``; ``src``: another checkout's ``src`` (the baseline) instead of ours."""
     import httpx
 
     env = {
@@ -143,10 +172,14 @@ def start_server(
         "SIYU_SECRET_KEY": SECRET,
         "SIYU_LOG_LEVEL": "WARNING",
         "DJANGO_SETTINGS_MODULE": settings,
-        "PYTHONPATH": str(ROOT),
+        # Before the editable install's path (.pth): the baseline's siyu is imported, not ours.
+        "PYTHONPATH": f"{src}{os.pathsep}{ROOT}" if src else str(ROOT),
     }
+    worker_class = [arg.format(threads=threads) for arg in WORKER_CLASSES[kind]]
     server = subprocess.Popen(
-        [GUNICORN, *WORKER_CLASSES[kind], "-w", str(workers), "-b", f"127.0.0.1:{port}", "--timeout", "120", APPS[app]],
+        # --preload: as siyu serve, which imports the application before gunicorn forks its
+        # workers (and no worker's start-up is counted in a run's CPU time).
+        [GUNICORN, *worker_class, "--preload", "-w", str(workers), "-b", f"127.0.0.1:{port}", *TIMEOUT, APPS[app]],
         env=env,
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
@@ -196,10 +229,17 @@ def main() -> None:
     parser.add_argument("--inbox-events", type=int, default=4000, help="Receipts the inbox rounds apply.")
     parser.add_argument("--port", type=int, default=8191)
     parser.add_argument("--database", default="bench_wecom_callbacks")
+    parser.add_argument("--threads", type=int, default=16, help="gthread threads per process (cli.serve_wsgi).")
+    parser.add_argument("--baseline-ref", default="", help="Also run the endpoint of this git revision.")
+    parser.add_argument("--rounds", type=int, default=1, help="Rounds of the gthread endpoint runs.")
     args = parser.parse_args()
     load_before = f"{os.getloadavg()[0]:.1f}"
-    endpoint_runs = [run for run in RUNS if run[4] == "new"]
-    per_run = int(args.seconds * 5000)  # more than one run can send
+    runs = [run for run in RUNS if run[4] == "new" or (run[4] == "baseline" and args.baseline_ref)]
+    # In turn, round after round (the machine's other load changes over a run); sync and
+    # Django's stack once.
+    schedule = [run for r in range(args.rounds) for run in runs if r == 0 or run[1].startswith("gthread")]
+    per_run = int(args.seconds * 4000)  # more than one run can send (checked: nothing sent twice)
+    baseline_src = export_src(args.baseline_ref) if args.baseline_ref else None
 
     url = fresh_pg_database(args.database)
     setup_django(url)
@@ -226,14 +266,13 @@ def main() -> None:
     base = int(time.time())
     work = Path(tempfile.mkdtemp(prefix="bench_callbacks_"))
     started = time.perf_counter()
-    new_events = make_events(crypt, "wmNew", per_run * len(endpoint_runs), base)
-    old_events = make_events(crypt, "wmOld", args.old_events, base)
-    write_requests(work / "new.txt", "/callbacks/wecom/bench/", new_events)
-    write_requests(work / "old.txt", "/callbacks/wecom/old/", old_events)
-    print(f"prepared {len(new_events):,} + {len(old_events):,} pushes in {time.perf_counter() - started:.1f} s")
+    new_count = per_run * len(schedule)
+    write_requests(work / "new.txt", "/callbacks/wecom/bench/", make_events(crypt, "wmNew", new_count, base))
+    write_requests(work / "old.txt", "/callbacks/wecom/old/", make_events(crypt, "wmOld", args.old_events, base))
+    print(f"prepared {new_count:,} + {args.old_events:,} pushes in {time.perf_counter() - started:.1f} s")
 
     # Reference: the crypto alone, in this process.
-    sample = new_events[:5000]
+    sample = list(make_events(crypt, "wmRef", 5000, base))
     started = time.perf_counter()
     for query, body in sample:
         encrypt = body.decode().split("<Encrypt><![CDATA[")[1].split("]]>")[0]
@@ -249,12 +288,15 @@ def main() -> None:
     base_url = f"http://127.0.0.1:{args.port}"
     bench = workspaces["bench"]
     receipts = CallbackReceipt.objects.filter(workspace=bench)
-    # 1. the endpoint, per configuration, each on its own slice of the prepared pushes
-    results = {}
-    for n, (label, kind, app, settings, _) in enumerate(endpoint_runs):
+    # 1. the endpoint, per configuration, each run on its own slice of the prepared pushes
+    results: dict[str, list[dict[str, float]]] = {}
+    for n, (label, kind, app, settings, source) in enumerate(schedule):
         before = receipts.count()
-        server = start_server(url, args.port, args.web_workers, settings, kind, app)
+        src = baseline_src if source == "baseline" else None
+        server = start_server(url, args.port, args.web_workers, settings, kind, app, threads=args.threads, src=src)
+        cpu = CpuMeter(server, args.database)
         try:
+            cpu.start()
             result = run_wrk(
                 base_url,
                 work / "new.txt",
@@ -262,17 +304,20 @@ def main() -> None:
                 connections=args.connections,
                 lines=(n * per_run, (n + 1) * per_run),
             )
+            cpu.stop()
         finally:
             stop_server(server)
+        cpu.count_commits()
         result["stored"] = receipts.count() - before
+        result.update(cpu.per_event(result["stored"]))
         print(f"{label}: {result}", flush=True)
         assert result["non200"] == 0 and result["wrapped"] == 0, result
         # wrk counts answers; the requests still in flight when it stopped were stored too.
         assert result["requests"] <= result["stored"] <= result["requests"] + args.connections, result
-        results[label] = result
+        results.setdefault(label, []).append(result)
     assert receipts.filter(processed_at__isnull=False).count() == 0
     replay_lines = (1000, 1200)  # applied by the time of the replay (inside the first run's slice)
-    assert results[endpoint_runs[0][0]]["requests"] > replay_lines[1] + args.connections
+    assert results[schedule[0][0]][0]["requests"] > replay_lines[1] + args.connections
     # The inbox applies the first --inbox-events receipts (checked above, the rest are dropped).
     keep = list(receipts.order_by("pk").values_list("pk", flat=True)[: args.inbox_events])
     receipts.exclude(pk__in=keep).delete()
@@ -324,8 +369,9 @@ def main() -> None:
 
     # 4. a replay of 200 applied pushes (each answered, nothing new)
     before = (CallbackReceipt.objects.count(), Customer.objects.count(), Event.objects.count())
-    lines = (work / "new.txt").read_text().splitlines()[replay_lines[0] : replay_lines[1]]
-    (work / "replay.txt").write_text("\n".join(lines) + "\n")
+    with (work / "new.txt").open() as requests_file:
+        lines = list(itertools.islice(requests_file, *replay_lines))
+    (work / "replay.txt").write_text("".join(lines))
     server = start_server(url, args.port, args.web_workers, "siyu.settings")
     try:
         replay = _replay(base_url, work / "replay.txt")
@@ -339,12 +385,19 @@ def main() -> None:
     print(f"machine: {machine()}; PostgreSQL; {args.web_workers} gunicorn processes; wrk 1 thread, "
           f"{args.connections} connections; server, database and client share the cores; "
           f"load average before the run {load_before}")  # fmt: skip
-    for label, result in results.items():
-        print(f"{label:48} {result['rate']:7,.0f} events/s  ({int(result['requests']):,} distinct events in "
-              f"{args.seconds:.0f} s; p50 {result['p50_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms)")  # fmt: skip
-    print(f"{old_label:48} {old['rate']:7,.0f} events/s  ({int(old['requests']):,} events; "
+    if args.baseline_ref:
+        print(f"baseline: {args.baseline_ref} (git revision), 4 threads per process; now {args.threads} threads")
+    for label, runs_of_label in results.items():
+        rates = ", ".join(f"{r['rate']:,.0f}" for r in runs_of_label)
+        result = {key: statistics.median(r[key] for r in runs_of_label) for key in runs_of_label[0]}
+        results[label] = [result]
+        print(f"{label:52} {result['rate']:7,.0f} events/s (median of {rates}; {int(result['requests']):,} distinct "
+              f"events in {args.seconds:.0f} s; p50 {result['p50_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms)")  # fmt: skip
+        print(f"{'':52} CPU per event: web {result['web_ms']:.3f} ms, PostgreSQL {result['pg_ms']:.3f} ms; "
+              f"commits per event {result['commits']:.2f}")  # fmt: skip
+    print(f"{old_label:52} {old['rate']:7,.0f} events/s  ({int(old['requests']):,} events; "
           f"p50 {old['p50_ms']:.1f} ms)")  # fmt: skip
-    for label, result in results.items():
+    for label, (result,) in results.items():
         print(f"  {label} vs old path: {result['rate'] / old['rate']:.1f}x")
     for workers, (rate, seconds, count) in inbox_rates.items():
         print(f"inbox applying them, {workers} process(es)             {rate:7,.0f} events/s  "
@@ -352,6 +405,66 @@ def main() -> None:
     print(f"reference, signature + decryption alone, 1 process: {crypto_rate:,.0f} events/s")
     print("checked: every answer 200; one receipt per request; each applied once (customer, relation, "
           "timeline event); a replay of 200 applied pushes stored nothing")  # fmt: skip
+
+
+def export_src(ref: str) -> Path:
+    """The ``src`` folder of git revision ``ref``, exported to a temporary folder (the work tree
+    and the repository are left alone)."""
+    target = Path(tempfile.mkdtemp(prefix="bench_callbacks_baseline_"))
+    archive = subprocess.run(["git", "archive", ref, "src"], cwd=ROOT, capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
+    return target / "src"
+
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_seconds(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except FileNotFoundError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / TICK  # utime + stime
+
+
+class CpuMeter:
+    """CPU seconds of the gunicorn workers and of ``database``'s PostgreSQL backends between
+    ``start`` and ``stop`` (the same machine: read from /proc), and the database's commits up to
+    ``count_commits`` (called once the server stopped: backends report them when they exit)."""
+
+    BACKENDS = "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()"
+    COMMITS = "SELECT xact_commit FROM pg_stat_database WHERE datname = %s"
+
+    def __init__(self, server: subprocess.Popen, database: str) -> None:
+        import psycopg
+        from benchmarks._common import PG_ADMIN_URL
+
+        self.database = database
+        self.admin = psycopg.connect(PG_ADMIN_URL, autocommit=True)
+        found = subprocess.run(["pgrep", "-P", str(server.pid)], capture_output=True, text=True).stdout
+        self.workers = [int(pid) for pid in found.split()]
+        self.web = self.pg = 0.0
+        self.commits = 0
+
+    def start(self) -> None:
+        self.web0 = {pid: _cpu_seconds(pid) for pid in self.workers}
+        self.pg0 = {pid: _cpu_seconds(pid) for (pid,) in self.admin.execute(self.BACKENDS, [self.database])}
+        self.commits0 = self.admin.execute(self.COMMITS, [self.database]).fetchone()[0]
+
+    def stop(self) -> None:
+        self.web = sum(_cpu_seconds(pid) - self.web0[pid] for pid in self.workers)
+        backends = self.admin.execute(self.BACKENDS, [self.database]).fetchall()
+        self.pg = sum(_cpu_seconds(pid) - self.pg0.get(pid, 0.0) for (pid,) in backends)
+
+    def count_commits(self) -> None:
+        time.sleep(0.5)
+        self.admin.execute("SELECT pg_stat_clear_snapshot()")
+        self.commits = self.admin.execute(self.COMMITS, [self.database]).fetchone()[0] - self.commits0
+        self.admin.close()
+
+    def per_event(self, events: int) -> dict[str, float]:
+        n = max(events, 1)
+        return {"web_ms": self.web / n * 1e3, "pg_ms": self.pg / n * 1e3, "commits": self.commits / n}
 
 
 def _replay(base_url: str, requests_file: Path) -> list[int]:
