@@ -232,7 +232,22 @@ def _check(workspace, events) -> None:
             state[(payload["UserID"], payload["ExternalUserID"])] = payload["ChangeType"].startswith("add")
     active = StaffRelation.objects.filter(workspace=workspace, status="active").count()
     assert active == sum(state.values()), (workspace.slug, active, sum(state.values()))
-    print(f"check {workspace.slug}: {active} active relations, as the events say")
+    from django.db import connection
+
+    with connection.cursor() as cursor:  # one welcome task per credited WeCom add of a code with a text
+        cursor.execute(
+            "SELECT count(*) FROM acquisition_channelcodeadd a JOIN acquisition_channelcode c ON c.id = a.code_id "
+            "WHERE a.workspace_id = %s AND a.staff_id IS NOT NULL AND c.welcome_text <> ''",
+            [workspace.pk],
+        )
+        credited = cursor.fetchone()[0]
+        cursor.execute(
+            "SELECT count(*) FROM django_tasks_database_dbtaskresult WHERE (args_kwargs->'args'->>0)::int = %s",
+            [workspace.pk],
+        )
+        queued = cursor.fetchone()[0]
+    assert queued == credited, (workspace.slug, queued, credited)
+    print(f"check {workspace.slug}: {active} active relations, as the events say; {queued} welcome tasks queued")
 
 
 if __name__ == "__main__":
