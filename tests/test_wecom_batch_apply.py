@@ -330,3 +330,32 @@ def test_a_burst_is_applied_in_a_constant_number_of_statements(
         counts.append(len(queries))
     assert counts[1] <= counts[0] + 2, counts
     assert StaffRelation.objects.filter(workspace=workspace).count() == 100
+
+
+def test_welcomes_are_queued_in_one_insert_as_the_database_backend_queues_each(db, settings):
+    """With ``django_tasks_db`` (production) the batch writes the same task rows
+    ``send_welcome_task.enqueue`` writes, with one INSERT."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+    from django_tasks_db.models import DBTaskResult
+
+    from siyu.wecom.tasks import send_welcome_task
+
+    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
+    workspace = build("queued")
+    send_welcome_task.enqueue(workspace.pk, {"welcome_code": "W0", "text": {"content": "一个"}})
+    bodies = [{"welcome_code": f"W{n}", "text": {"content": f"欢迎 {n}"}} for n in range(1, 6)]
+    with CaptureQueriesContext(connection) as queries:
+        batch_apply.enqueue_welcomes(workspace.pk, bodies)
+    inserts = [q for q in queries.captured_queries if q["sql"].startswith('INSERT INTO "django_tasks_database')]
+    assert len(inserts) == 1
+    fields = ("status", "args_kwargs", "priority", "task_path", "queue_name", "run_after", "backend_name")
+    rows = {row["args_kwargs"]["args"][1]["welcome_code"]: row for row in DBTaskResult.objects.values(*fields)}
+    assert sorted(rows) == [f"W{n}" for n in range(6)]
+    one_by_one = rows.pop("W0")
+    for body in bodies:
+        row = rows[body["welcome_code"]]
+        assert row["args_kwargs"] == {"args": [workspace.pk, body], "kwargs": {}}
+        assert {k: v for k, v in row.items() if k != "args_kwargs"} == {
+            k: v for k, v in one_by_one.items() if k != "args_kwargs"
+        }
