@@ -12,6 +12,7 @@ from siyu.content.models import Material
 from siyu.core.errors import InvalidInput
 from siyu.tags.models import Tag, TagGroup
 from siyu.wecom.client import reset_shared_state
+from siyu.wecom.models import ApiCallLog
 from siyu.wecom.services import client_for, configure_wecom
 from siyu.workbench import jobs
 from siyu.workbench.models import Moment, StaffTask
@@ -216,6 +217,34 @@ def test_images_are_uploaded_as_moment_attachments(brand, wecom, settings, tmp_p
     assert len(uploads) == 2 and all(c.errcode == 0 and c.query["attachment_type"] == "1" for c in uploads)
     [call] = wecom.api_calls("externalcontact/add_moment_task")
     assert [a["msgtype"] for a in call.body["attachments"]] == ["image", "image"]
+
+
+def test_uploads_go_through_the_clients_retries_and_a_rate_limit_keeps_the_draft(brand, wecom, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+    ws = brand.workspace
+    pic = image(brand, 1)
+
+    def submit():
+        return submit_moment(ws, create_moment(ws, MomentInput("图", (pic.pk,), (brand.clerk_a.pk,))).pk)
+
+    wecom.busy(1)  # -1: retried like every other call
+    with client_for(ws) as client:
+        client.token()
+    wecom.expire_tokens()  # the cached token is revoked: 42001, a new token, the upload again
+    moment = submit()
+    assert moment.status == Moment.Status.CREATING, moment.error
+    assert [c.errcode for c in wecom.api_calls("media/upload_attachment")] == [42001, -1, 0]
+    assert ApiCallLog.objects.filter(api="media/upload_attachment").count() == 3
+
+    wecom.storm(1)  # 45009: WeCom created nothing, so the post waits as a draft
+    limited = submit()
+    assert limited.status == Moment.Status.DRAFT and "限频" in limited.error
+    assert len(wecom.api_calls("externalcontact/add_moment_task")) == 1
+    reset_shared_state()  # the minute's block is over
+    jobs.poll_moments()  # the next poll submits it
+    limited.refresh_from_db()
+    assert limited.status == Moment.Status.CREATING and limited.jobid and not limited.error
+    assert len(wecom.api_calls("externalcontact/add_moment_task")) == 2
 
 
 def test_a_wecom_refusal_fails_the_post_and_an_interrupted_submit_is_not_resent(brand, wecom, link, clock_at):

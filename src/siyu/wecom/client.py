@@ -252,6 +252,14 @@ class WecomClient:
         those are retried after a network error too."""
         return self._call("POST", api_name(path), {}, json, idempotent=idempotent)
 
+    def upload(self, path: str, *, files: dict[str, Any], params: dict[str, Any] | None = None) -> dict[str, Any]:
+        """A multipart POST (``media/upload``, ``media/upload_attachment``…) through the same
+        path as every other call: block check, rate buckets, token refresh, -1 retries,
+        45009 back-off and the recorder. ``files`` as httpx takes them, with ``bytes``
+        contents (a retry sends them again). Retried after a network error too: a repeated
+        upload only leaves an unused temporary media, which WeCom drops after three days."""
+        return self._call("POST", api_name(path), dict(params or {}), None, idempotent=True, files=files)
+
     @contextmanager
     def serialized(self, resource: str) -> Iterator[None]:
         """Hold while changing one resource WeCom refuses to change concurrently (45033), e.g.
@@ -313,7 +321,14 @@ class WecomClient:
         raise AssertionError("unreachable")
 
     def _call(
-        self, method: str, api: str, query: dict[str, Any], body: dict[str, Any] | None, *, idempotent: bool
+        self,
+        method: str,
+        api: str,
+        query: dict[str, Any],
+        body: dict[str, Any] | None,
+        *,
+        idempotent: bool,
+        files: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         refreshed = False
         retries = 0
@@ -322,7 +337,7 @@ class WecomClient:
             self._throttle(api)
             token = self.token()
             try:
-                data = self._send(method, api, {**query, "access_token": token}, body)
+                data = self._send(method, api, {**query, "access_token": token}, body, files)
             except NetworkError:
                 if not idempotent or retries >= MAX_RETRIES:
                     raise
@@ -405,12 +420,19 @@ class WecomClient:
         if wait > 0:
             self.sleep(wait)
 
-    def _send(self, method: str, api: str, query: dict[str, Any], body: dict[str, Any] | None) -> dict[str, Any]:
+    def _send(
+        self,
+        method: str,
+        api: str,
+        query: dict[str, Any],
+        body: dict[str, Any] | None,
+        files: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
         started = time.perf_counter()
         errcode: int | None = None
         errmsg = ""
         try:
-            response = self._http.request(method, f"/cgi-bin/{api}", params=query, json=body)
+            response = self._http.request(method, f"/cgi-bin/{api}", params=query, json=body, files=files)
             if response.status_code >= 500:
                 errmsg = f"HTTP {response.status_code}"
                 raise NetworkError(api, errmsg)

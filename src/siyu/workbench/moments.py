@@ -19,8 +19,8 @@ The life of a post, and why each step is where it is:
 from __future__ import annotations
 
 import datetime as dt
-import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -33,7 +33,7 @@ from siyu.core.errors import InvalidInput, NotFound
 from siyu.org.models import OrgUnit, Staff, Workspace
 from siyu.org.services import audit
 from siyu.tags.models import Tag
-from siyu.wecom.client import TOKEN_INVALID, RateLimited, WecomClient, WecomError
+from siyu.wecom.client import RateLimited, WecomClient, WecomError
 from siyu.workbench import rules
 from siyu.workbench.models import Moment, StaffTask
 from siyu.workbench.services import NewTask, close_tasks, upsert_tasks
@@ -43,6 +43,7 @@ STUCK_AFTER = dt.timedelta(minutes=10)
 POLL_DAYS = 7  # after a week, a post nobody published is not followed any more
 TASK_PAGE = 1000
 SEND_PAGE = 5000
+RATE_LIMITED_NOTE = "企业微信限频，稍后自动重新提交 / WeCom rate limit: submitted again at the next poll"
 
 
 @dataclass(frozen=True)
@@ -143,33 +144,18 @@ def create_moment(workspace: Workspace, data: MomentInput, *, user=None) -> Mome
 
 
 def _upload(client: WecomClient, material: Material, kind: str) -> str:
-    """``media/upload_attachment`` (attachment_type 1 = Moments): WecomClient speaks JSON only,
-    so the multipart call is made here with the client's token, retried once on an expired
-    token like every other call, and reported to the client's recorder."""
+    """``media/upload_attachment`` (attachment_type 1 = Moments), through the client like every
+    other call: rate buckets, token refresh, -1 retries, 45009 back-off, ApiCallLog."""
     material.file.open("rb")
     try:
         content = material.file.read()
     finally:
         material.file.close()
     name = material.payload.get("filename") or material.file.name.rsplit("/", 1)[-1]
-    for refresh in (False, True):
-        started = time.perf_counter()
-        query = {"access_token": client.token(refresh=refresh), "media_type": kind, "attachment_type": 1}
-        try:
-            response = client._http.post("/cgi-bin/media/upload_attachment", params=query,
-                                         files={"media": (name, content)})  # fmt: skip
-            data = response.json()
-        except Exception as exc:  # network or not JSON: the submit fails and can be retried
-            raise WecomError(None, f"{type(exc).__name__}", "media/upload_attachment") from None
-        errcode = int(data.get("errcode") or 0)
-        if client.recorder is not None:
-            elapsed = int((time.perf_counter() - started) * 1000)
-            client.recorder("media/upload_attachment", errcode, str(data.get("errmsg", ""))[:200], elapsed)
-        if errcode == 0:
-            return str(data["media_id"])
-        if errcode not in TOKEN_INVALID:
-            break
-    raise WecomError(errcode, str(data.get("errmsg", "")), "media/upload_attachment")
+    data = client.upload(
+        "media/upload_attachment", files={"media": (name, content)}, params={"media_type": kind, "attachment_type": 1}
+    )
+    return str(data["media_id"])
 
 
 def _attachments(client: WecomClient, moment: Moment) -> list[dict[str, Any]]:
@@ -189,7 +175,9 @@ def _attachments(client: WecomClient, moment: Moment) -> list[dict[str, Any]]:
 
 def submit_moment(workspace: Workspace, moment_id: int, *, client: WecomClient | None = None) -> Moment:
     """Send a draft to WeCom (``add_moment_task``). A WeCom refusal marks the post failed with
-    WeCom's reason; the jobid is kept for the poll."""
+    WeCom's reason; the jobid is kept for the poll. A rate limit (45009, on an upload or on
+    the create call) means WeCom created nothing: the post goes back to draft and the next
+    poll submits it again."""
     claimed = Moment.objects.filter(workspace=workspace, pk=moment_id, status=Moment.Status.DRAFT).update(
         status=Moment.Status.CREATING, updated_at=clock.now()
     )
@@ -199,19 +187,31 @@ def submit_moment(workspace: Workspace, moment_id: int, *, client: WecomClient |
     if not claimed:
         return moment  # already submitted (a second click, another worker)
     try:
-        if client is None:
-            from siyu.wecom.services import client_for
-
-            client = client_for(workspace)
-        attachments = _attachments(client, moment)
-        body = rules.moment_body(moment.text, attachments, moment.sender_userids, moment.wecom_tag_ids)
-        data = client.post("externalcontact/add_moment_task", body)
+        with _client(workspace, client) as wecom:
+            attachments = _attachments(wecom, moment)
+            body = rules.moment_body(moment.text, attachments, moment.sender_userids, moment.wecom_tag_ids)
+            data = wecom.post("externalcontact/add_moment_task", body)
+    except RateLimited as exc:
+        _update(moment, status=Moment.Status.DRAFT, error=f"{RATE_LIMITED_NOTE} ({int(exc.retry_after)} s)")
+        return moment
     except (WecomError, InvalidInput, NotFound) as exc:
         message = getattr(exc, "message_zh", None) or getattr(exc, "message", None) or str(exc)
         _update(moment, status=Moment.Status.FAILED, error=str(message)[:500])
         return moment
-    _update(moment, jobid=str(data.get("jobid", ""))[:128])
+    _update(moment, jobid=str(data.get("jobid", ""))[:128], error="")
     return moment
+
+
+@contextmanager
+def _client(workspace: Workspace, client: WecomClient | None) -> Iterator[WecomClient]:
+    """The caller's client, or one made (and closed) here."""
+    if client is not None:
+        yield client
+        return
+    from siyu.wecom.services import client_for
+
+    with client_for(workspace) as made:
+        yield made
 
 
 def _update(moment: Moment, **fields: Any) -> None:
@@ -301,12 +301,14 @@ def _follow_senders(client: WecomClient, moment: Moment) -> None:
 
 def moments_to_poll(workspace_id: int | None = None):
     since = clock.now() - dt.timedelta(days=POLL_DAYS)
-    rows = Moment.objects.filter(status__in=[Moment.Status.CREATING, Moment.Status.CREATED], created_at__gte=since)
+    open_statuses = [Moment.Status.DRAFT, Moment.Status.CREATING, Moment.Status.CREATED]
+    rows = Moment.objects.filter(status__in=open_statuses, created_at__gte=since)
     if workspace_id is not None:
         rows = rows.filter(workspace_id=workspace_id)
-    # A post every sender has published needs no more calls.
+    # A post every sender has published needs no more calls. A draft is one a rate limit (or
+    # a process that died before submitting it) left behind: the poll submits it.
     return [m for m in rows.select_related("workspace").order_by("pk")
-            if m.status == Moment.Status.CREATING or m.counts.get("published", -1) != m.counts.get("senders")]  # fmt: skip
+            if m.status != Moment.Status.CREATED or m.counts.get("published", -1) != m.counts.get("senders")]  # fmt: skip
 
 
 def expire_stale(workspace_id: int | None = None) -> int:
@@ -331,23 +333,26 @@ def expire_stale(workspace_id: int | None = None) -> int:
 
 
 def poll_workspace(workspace: Workspace, *, client: WecomClient | None = None) -> dict[str, int]:
-    """Follow every open post of one workspace; a 45009 stops the round (the next one goes on)."""
+    """Follow every open post of one workspace, submitting the drafts; a 45009 stops the round
+    (the next one goes on)."""
     summary = {"polled": 0, "errors": 0}
     pending = moments_to_poll(workspace.pk)
     if not pending:
         return summary
-    if client is None:
-        from siyu.wecom.services import client_for
-
-        client = client_for(workspace)
-    for moment in pending:
-        try:
-            poll_moment(client, moment)
-            summary["polled"] += 1
-        except RateLimited:
-            summary["errors"] += 1
-            break
-        except WecomError as exc:
-            summary["errors"] += 1
-            _update(moment, error=str(exc)[:500], polled_at=clock.now())
+    with _client(workspace, client) as wecom:
+        for moment in pending:
+            try:
+                if moment.status == Moment.Status.DRAFT:
+                    if submit_moment(workspace, moment.pk, client=wecom).status == Moment.Status.DRAFT:
+                        summary["errors"] += 1  # rate limited again
+                        break
+                else:
+                    poll_moment(wecom, moment)
+                summary["polled"] += 1
+            except RateLimited:
+                summary["errors"] += 1
+                break
+            except WecomError as exc:
+                summary["errors"] += 1
+                _update(moment, error=str(exc)[:500], polled_at=clock.now())
     return summary

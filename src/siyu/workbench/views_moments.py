@@ -82,6 +82,8 @@ def moment_new(request: HttpRequest) -> HttpResponse:
             moment = service.submit_moment(workspace, moment.pk)
             if moment.status == Moment.Status.FAILED:
                 messages.error(request, _("企业微信未能创建朋友圈：%(e)s") % {"e": moment.error})
+            elif moment.status == Moment.Status.DRAFT:
+                messages.warning(request, _("企业微信限频，朋友圈已保存为草稿，几分钟内会自动重新提交"))
             else:
                 messages.success(request, _("朋友圈任务已提交企业微信，员工将在企业微信中收到发表提醒"))
             return redirect("console:moment", moment.pk)
