@@ -359,3 +359,37 @@ def test_welcomes_are_queued_in_one_insert_as_the_database_backend_queues_each(d
         assert {k: v for k, v in row.items() if k != "args_kwargs"} == {
             k: v for k, v in one_by_one.items() if k != "args_kwargs"
         }
+
+
+def test_an_event_on_the_customer_of_an_earlier_edit_waits_for_the_edit(
+    db, monkeypatch, welcomes, spy, django_capture_on_commit_callbacks
+):
+    """wmA and wmB are one customer. An edit of wmA (applied one by one: it reads the API)
+    arrived before the add of wmB: the add is handed back and applied after the edit."""
+    from siyu.wecom import handlers
+
+    workspace = build("after-edit")
+    keys = [normalize_identity("wecom_external_userid", v) for v in ("wmA", "wmB")]
+    place_entries(workspace, [Entry(index=0, keys=keys)], source="import")
+    order = []
+    real_handle = services.handle_event
+    monkeypatch.setattr(handlers, "contact_edited", lambda ws, event: order.append(("edit", event.external_user_id)))
+
+    def handle(ws, event):
+        real_handle(ws, event)
+        if event.change_type.startswith("add"):
+            order.append(("add", event.external_user_id))
+
+    monkeypatch.setattr(services, "handle_event", handle)
+
+    def contact(change, external, at):
+        return ("wecom", {"Event": "change_external_contact", "ChangeType": change, "UserID": "lina",
+                          "ExternalUserID": external, "CreateTime": str(at)})  # fmt: skip
+
+    payloads = [contact("add_external_contact", "wmZ0", BASE), contact("edit_external_contact", "wmA", BASE + 1)]
+    payloads += [contact("add_external_contact", "wmB", BASE + 2), contact("add_external_contact", "wmZ1", BASE + 3)]
+    run(workspace, payloads, monkeypatch, batch_min=1, limit=500, capture=django_capture_on_commit_callbacks)
+    assert (spy["batched"], spy["handed_back"]) == (2, 1)
+    assert order == [("edit", "wmA"), ("add", "wmB")]  # wmZ0 and wmZ1 went in the batch
+    assert StaffRelation.objects.filter(workspace=workspace, customer__identities__value="wmB").count() == 1
+    assert CallbackReceipt.objects.filter(workspace=workspace, processed_at__isnull=True).count() == 0
