@@ -1486,6 +1486,27 @@ EN.update(
 )
 
 
+EN.update(
+    {
+        "正在向企业微信发起转接：还有 %(n)s / %(total)s 位客户待发起，请稍后刷新。": (
+            "Starting the transfers in WeCom: %(n)s of %(total)s customers still to go. Refresh in a moment."
+        ),
+        "请在企业微信「工作台 → 客户朋友圈」中发表，发表后任务自动完成。": (
+            "Post it in WeCom under 工作台 → 客户朋友圈; the task completes itself once you have posted."
+        ),
+        "请在企业微信「消息 → 群发助手」中确认发送，发送后任务自动完成。": (
+            "Confirm the send in WeCom under 消息 → 群发助手; the task completes itself once it is sent."
+        ),
+        "在企业微信中发送后自动完成": "Completes itself once sent in WeCom",
+        "企业微信限频，朋友圈已保存为草稿，几分钟内会自动重新提交": (
+            "WeCom is rate-limiting: the Moments post was saved as a draft and will be resubmitted "
+            "automatically within a few minutes"
+        ),
+        "已结束": "Closed",
+    }
+)
+
+
 def main() -> int:
     path = Path(__file__).resolve().parent.parent / "src/siyu/locale/en/LC_MESSAGES/django.po"
     po = polib.pofile(str(path))
