@@ -105,22 +105,23 @@ def group_commit_enabled() -> bool:
 
 
 class _Waiter:
-    __slots__ = ("done", "error", "lead", "receipt")
+    __slots__ = ("batch", "done", "error", "receipt")
 
     def __init__(self, receipt: Row) -> None:
         self.receipt = receipt
         self.done = threading.Event()
-        self.lead = False  # handed the queue: write the next batch
+        self.batch: list[_Waiter] | None = None  # handed to this waiter to write: it leads
         self.error: BaseException | None = None
 
 
 class GroupCommit:
     """One process's receipt writer (see the module docstring)."""
 
-    def __init__(self) -> None:
+    def __init__(self, leaders: int = 1) -> None:
+        self.max_leaders = leaders  # INSERTs in flight at once
         self._lock = threading.Lock()
         self._queue: list[_Waiter] = []
-        self._writing = False
+        self._leaders = 0
         self.batches = 0
         self.rows = 0
 
@@ -128,32 +129,32 @@ class GroupCommit:
         me = _Waiter(receipt)
         with self._lock:
             self._queue.append(me)
-            lead = not self._writing
-            self._writing = True
-        if not lead:
+            batch = self._take() if self._leaders < self.max_leaders else None
+            if batch is not None:
+                self._leaders += 1
+        if batch is None:
             me.done.wait()
-            if not me.lead:
-                if me.error is not None:
-                    raise NotStored("the batch with this receipt failed") from me.error
-                return
-        # The leader: its own row is at the head of the queue, so in this batch.
-        with self._lock:
-            batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
-        try:
-            self._write(batch)
-        finally:
-            with self._lock:
-                if self._queue:
-                    head = self._queue[0]
-                    head.lead = True
-                    head.done.set()
-                else:
-                    self._writing = False
+            batch = me.batch
+        if batch is not None:  # this thread leads: its own row is in the batch
+            try:
+                self._write(batch)
+            finally:
+                with self._lock:
+                    if self._queue:
+                        following = self._take()
+                        following[0].batch = following
+                        following[0].done.set()
+                    else:
+                        self._leaders -= 1
         if me.error is not None:
             raise NotStored("the batch with this receipt failed") from me.error
 
+    def _take(self) -> list[_Waiter]:
+        batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
+        return batch
+
     def queued(self) -> int:
-        """Rows waiting behind the running INSERT (for tests)."""
+        """Rows waiting behind the running INSERTs (for tests)."""
         with self._lock:
             return len(self._queue)
 
