@@ -17,7 +17,7 @@ them through a parametric QR code). The receipts are inserted as the endpoint in
 Timed: ``inbox.process_all()`` from the first claim until nothing is due, including the welcome
 tasks queued on commit (``django_tasks_db``, the production backend):
 
-- batched: all ``--events`` receipts, ``--batch`` (default ``inbox.BATCH``, 500) a round;
+- batched: all ``--events`` receipts, ``--batch`` (default ``inbox.BATCH``, 1,000) a round;
 - per event: the first ``--per-event-events`` of the same list (the per-event path takes
   minutes for 20,000), with batching switched off (``BATCH_MIN`` above any claim).
 

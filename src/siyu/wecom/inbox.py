@@ -41,7 +41,7 @@ from siyu.wecom.models import CallbackReceipt
 
 log = logging.getLogger("siyu.wecom.inbox")
 POLL_SECONDS = 0.2  # welcome codes live 20 s: a new add must not wait long
-BATCH = 500
+BATCH = 1000  # a round of 1,000 adds takes well under a second (benchmarks/bench_wecom_inbox.py)
 # Fewer batchable receipts of a workspace than this in a round are applied one by one: the
 # batch's fixed statements only pay off from a few events on.
 BATCH_MIN = 8
