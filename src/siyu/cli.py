@@ -87,7 +87,9 @@ def serve_wsgi(*, host: str, port: int, workers: int | None = None) -> None:
             self.cfg.set("bind", f"{host}:{port}")
             self.cfg.set("workers", n_workers)
             self.cfg.set("worker_class", "gthread")
-            self.cfg.set("threads", 4)
+            # Callback pushes share their receipt INSERT among a process's request threads
+            # (siyu.wecom.receipts): more threads, bigger batches under load.
+            self.cfg.set("threads", int(os.environ.get("SIYU_WEB_THREADS", "16")))
             self.cfg.set("timeout", 120)
             self.cfg.set("accesslog", "-" if os.environ.get("SIYU_ACCESS_LOG") else None)
 

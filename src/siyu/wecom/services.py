@@ -6,7 +6,6 @@ read, the API client factory and the setup check the CLI and the console share.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import logging
 import re
 from dataclasses import dataclass, field
@@ -190,12 +189,6 @@ def record_verification(source: str, endpoint: Endpoint) -> None:
 
 
 CHAT_SETTLE = dt.timedelta(seconds=2)
-RECEIPT_INSERT = (
-    "INSERT INTO wecom_callbackreceipt (workspace_id, source, dedupe_key, event_type, change_type, receiver, "
-    "subject, received_at, next_attempt_at, payload, error, attempts) "
-    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, {payload}, '', 0) "
-    "ON CONFLICT (workspace_id, source, dedupe_key) DO NOTHING"
-)
 
 
 def store_receipt(endpoint: Endpoint, source: str, payload: dict[str, Any]) -> bool:
@@ -204,33 +197,12 @@ def store_receipt(endpoint: Endpoint, source: str, payload: dict[str, Any]) -> b
 
     No parsing beyond the dedupe key and no handler: ``siyu.wecom.inbox`` applies it, so the
     platform gets its answer within milliseconds whatever the event needs (API reads, the
-    OneID placement, welcome messages)."""
-    if source == CallbackReceipt.Source.WECOM:
-        key, subject = rules.wecom_dedupe_key(payload), rules.wecom_subject(payload)
-    else:
-        key, subject = rules.oa_dedupe_key(payload), rules.oa_subject(payload)
-    event_type = str(payload.get("Event") or payload.get("MsgType") or "")[:64]
-    change_type = str(payload.get("ChangeType") or "")[:64]
-    cast = "%s::jsonb" if connection.vendor == "postgresql" else "%s"
-    now = clock.now()
-    # WeCom updates group details a moment after it pushes the change: read them after that.
-    due = now + CHAT_SETTLE if event_type == "change_external_chat" else None
+    OneID placement, welcome messages). Written on the caller's connection; the HTTP endpoint
+    uses ``receipts.store``, which shares one commit among pushes arriving together."""
+    from siyu.wecom.receipts import insert_sql, row  # receipts builds on this module
+
     with connection.cursor() as cursor:
-        cursor.execute(
-            RECEIPT_INSERT.format(payload=cast),
-            [
-                endpoint.workspace.pk,
-                source,
-                key,
-                event_type,
-                change_type,
-                endpoint.receive_id[:64],
-                subject,
-                now,
-                due,
-                json.dumps(payload, ensure_ascii=False),
-            ],
-        )
+        cursor.execute(insert_sql(1, connection.vendor), row(endpoint, source, payload))
         return cursor.rowcount == 1
 
 
