@@ -90,6 +90,15 @@ def record_add(
 
 
 def _update_profile(customer: Customer, code: ChannelCode, staff_id: int | None, at: dt.datetime, first: bool) -> None:
+    customer.save(update_fields=apply_touch(customer, code, staff_id, at, first, clock.now()))
+
+
+def apply_touch(
+    customer: Customer, code: ChannelCode, staff_id: int | None, at: dt.datetime, first: bool, now: dt.datetime
+) -> list[str]:
+    """Credit an add through ``code`` on the in-memory ``customer``: the latest source, the first
+    touch, and the owner and store when they are empty. The fields changed, for ``save``
+    (the batch path in ``attribution_batch`` writes many customers at once instead)."""
     fields = ["attributes", "updated_at"]
     latest = (customer.attributes or {}).get("latest_source") or {}
     # Callbacks can arrive out of order: an older add never replaces a newer latest source.
@@ -114,8 +123,8 @@ def _update_profile(customer: Customer, code: ChannelCode, staff_id: int | None,
     if customer.store_id is None and code.store_id:
         customer.store_id = code.store_id
         fields.append("store")
-    customer.updated_at = clock.now()
-    customer.save(update_fields=fields)
+    customer.updated_at = now
+    return fields
 
 
 def _apply_tags(workspace: Workspace, code: ChannelCode, customer_id: int, at: dt.datetime) -> None:

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 from django.db import connection
 
-from siyu.acquisition.attribution import GENERIC_SOURCES, SOURCE_BY_KIND
+from siyu.acquisition.attribution import GENERIC_SOURCES, apply_touch
 from siyu.acquisition.models import ChannelCode, ChannelCodeAdd
 from siyu.acquisition.welcome import Welcome, welcome_payload
 from siyu.core import clock
@@ -128,7 +128,7 @@ def record_adds(workspace: Workspace, credits: Sequence[Credit]) -> list[Welcome
         )
         having_adds.add(cid)
         adds.append((workspace.pk, code.pk, cid, credit.staff_id, credit.at, first_touch))
-        _update_profile(customer, code, credit.staff_id, credit.at, first_touch, now)
+        apply_touch(customer, code, credit.staff_id, credit.at, first_touch, now)
         dirty[cid] = customer
         for tag in code.tags.all():
             # The first add to bring a tag writes it (ignore_conflicts in record_add).
@@ -162,29 +162,3 @@ def record_adds(workspace: Workspace, credits: Sequence[Credit]) -> list[Welcome
         mark_changed(workspace.pk, tagged)
     record_system_events(workspace.pk, events, source="acquisition", event_ids=event_ids)
     return out
-
-
-def _update_profile(
-    customer: Customer, code: ChannelCode, staff_id: int | None, at: dt.datetime, first: bool, now: dt.datetime
-) -> None:
-    """``attribution._update_profile`` on the in-memory customer (written once, later)."""
-    latest = (customer.attributes or {}).get("latest_source") or {}
-    if not latest.get("at") or str(latest["at"]) <= at.isoformat():
-        customer.attributes = {
-            **(customer.attributes or {}),
-            "latest_source": {
-                "channel": SOURCE_BY_KIND[code.kind],
-                "code_id": code.pk,
-                "code": code.name,
-                "state": code.state,
-                "at": at.isoformat(),
-            },
-        }
-    if first:
-        customer.source_channel = SOURCE_BY_KIND[code.kind]
-        customer.source_detail = f"{code.name} [{code.state}]"[:200]
-    if customer.owner_staff_id is None and staff_id:
-        customer.owner_staff_id = staff_id
-    if customer.store_id is None and code.store_id:
-        customer.store_id = code.store_id
-    customer.updated_at = now
