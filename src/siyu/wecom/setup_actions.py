@@ -86,13 +86,6 @@ def save_wecom(workspace: Workspace, fields: WecomFields, *, user=None) -> Wecom
             aes_key=aes_key,
             base_url=current.base_url if current is not None else None,
         )
-        if (
-            current is not None
-            and current.callback_verified_at
-            and not {"corp_id", "callback_token", "aes_key"} & set(changed)
-        ):
-            WecomApp.objects.filter(pk=app.pk).update(callback_verified_at=current.callback_verified_at)
-            app.callback_verified_at = current.callback_verified_at
         audit(
             workspace=workspace,
             action="wecom.configure",
@@ -125,13 +118,6 @@ def save_oa(workspace: Workspace, fields: OaFields, *, user=None) -> OfficialAcc
     )
     with transaction.atomic():
         app = configure_oa(workspace, app_id=app_id, secret=secret, token=token, aes_key=aes_key)
-        if (
-            current is not None
-            and current.callback_verified_at
-            and not {"app_id", "callback_token", "aes_key"} & set(changed)
-        ):
-            OfficialAccountApp.objects.filter(pk=app.pk).update(callback_verified_at=current.callback_verified_at)
-            app.callback_verified_at = current.callback_verified_at
         audit(
             workspace=workspace,
             action="oa.configure",
