@@ -393,3 +393,30 @@ def test_an_event_on_the_customer_of_an_earlier_edit_waits_for_the_edit(
     assert order == [("edit", "wmA"), ("add", "wmB")]  # wmZ0 and wmZ1 went in the batch
     assert StaffRelation.objects.filter(workspace=workspace, customer__identities__value="wmB").count() == 1
     assert CallbackReceipt.objects.filter(workspace=workspace, processed_at__isnull=True).count() == 0
+
+
+def test_with_the_database_backend_welcomes_commit_with_the_callbacks_or_not_at_all(
+    db, settings, django_capture_on_commit_callbacks
+):
+    """A worker dying between the inbox's commit and an on_commit enqueue would lose the
+    welcome for good (20 s, once): with the database backend the task rows are written in the
+    same transaction instead, and roll back with it."""
+    from django.db import transaction
+    from django_tasks_db.models import DBTaskResult
+
+    settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
+    workspace = build("atomic-welcome")
+    body = {"welcome_code": "W1", "text": {"content": "欢迎"}}
+
+    class Boom(Exception):
+        pass
+
+    with pytest.raises(Boom), transaction.atomic():
+        batch_apply.queue_welcomes(workspace.pk, [body])
+        raise Boom
+    assert not DBTaskResult.objects.exists()
+
+    with django_capture_on_commit_callbacks(execute=False) as callbacks, transaction.atomic():
+        batch_apply.queue_welcomes(workspace.pk, [body])
+        assert DBTaskResult.objects.count() == 1  # written before the commit, not after it
+    assert callbacks == []

@@ -194,8 +194,31 @@ def _apply_items(workspace: Workspace, items: list[_Item]) -> None:
         if welcome is not None and code
     ]
     if bodies:
-        workspace_id = workspace.pk
+        queue_welcomes(workspace.pk, bodies)
+
+
+def queue_welcomes(workspace_id: int, bodies: list[dict[str, Any]]) -> None:
+    """Queue welcome messages for what the current transaction applies.
+
+    With the database task backend (production) the task rows are written in this transaction:
+    they commit together with the callbacks that produced them or not at all, so a worker dying
+    right after the commit cannot lose a welcome (WeCom gives 20 seconds, once). Backends that
+    run tasks outside this database get them once the transaction has committed."""
+    from siyu.wecom import tasks
+
+    if _database_backend(tasks.send_welcome_task) is not None:
+        enqueue_welcomes(workspace_id, bodies)
+    else:
         transaction.on_commit(lambda: enqueue_welcomes(workspace_id, bodies))
+
+
+def _database_backend(task: Any) -> Any:
+    try:
+        from django_tasks_db.backend import DatabaseBackend
+    except ImportError:
+        return None
+    backend = task.get_backend() if hasattr(task, "get_backend") else None
+    return backend if isinstance(backend, DatabaseBackend) else None
 
 
 def enqueue_welcomes(workspace_id: int, bodies: list[dict[str, Any]]) -> None:
@@ -214,16 +237,13 @@ def _bulk_enqueue(task: Any, calls: list[tuple[Any, ...]]) -> bool:
     """``DatabaseBackend.enqueue`` for many calls: the same rows (its pre_save default for
     ``run_after`` included) and signals, written with one ``bulk_create``. False for any other
     backend (the caller enqueues one by one)."""
-    try:
-        from django_tasks.signals import task_enqueued
-        from django_tasks_db.backend import DatabaseBackend
-        from django_tasks_db.compat import normalize_json
-        from django_tasks_db.models import DBTaskResult, get_date_max
-    except ImportError:
+    backend = _database_backend(task)
+    if backend is None:
         return False
-    backend = task.get_backend() if hasattr(task, "get_backend") else None
-    if not isinstance(backend, DatabaseBackend):
-        return False
+    from django_tasks.signals import task_enqueued
+    from django_tasks_db.compat import normalize_json
+    from django_tasks_db.models import DBTaskResult, get_date_max
+
     backend.validate_task(task)
     rows = [
         DBTaskResult(

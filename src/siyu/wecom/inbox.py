@@ -18,9 +18,9 @@ polls every ``POLL_SECONDS`` and, per round:
    the operator, never dropped).
 
 Claim, apply and mark share one transaction: a worker that dies at any line leaves its
-receipts unclaimed and unapplied, and the next round applies them exactly once. Side effects
-outside the database (welcome messages) are queued with ``transaction.on_commit``, so they
-leave only with the commit.
+receipts unclaimed and unapplied, and the next round applies them exactly once. Welcome
+messages are queued in the same transaction when tasks live in the database, else on commit
+(``batch_apply.queue_welcomes``), so they leave only with the commit.
 """
 
 from __future__ import annotations

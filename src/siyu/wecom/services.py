@@ -13,7 +13,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import connection, transaction
+from django.db import connection
 
 from siyu.channels.crypto import decrypt_secrets, encrypt_secrets, hint
 from siyu.core import clock
@@ -309,14 +309,15 @@ def _attribute(
     workspace: Workspace, *, state: str, customer_id: int, staff_id: int | None, at, welcome_code: str = ""
 ) -> None:
     """Credit the add to the channel code with this ``state`` (tags, owner, first touch) and,
-    for a WeCom add with a welcome code, queue the code's welcome message once this commits."""
+    for a WeCom add with a welcome code, queue the code's welcome message with what this
+    transaction commits (``batch_apply.queue_welcomes``)."""
     from siyu.acquisition.services import record_add
-    from siyu.wecom.tasks import send_welcome_task
+    from siyu.wecom.batch_apply import queue_welcomes
 
     welcome = record_add(workspace, state=state, customer_id=customer_id, staff_id=staff_id, at=at)
     if welcome is not None and welcome_code:
         body = welcome.body(welcome_code)
-        transaction.on_commit(lambda: send_welcome_task.enqueue(workspace.pk, body))
+        queue_welcomes(workspace.pk, [body])
 
 
 def friend_deleted(workspace: Workspace, event: rules.ExternalContactEvent, status: str) -> None:
