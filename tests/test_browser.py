@@ -22,6 +22,8 @@ ARGS = [
     "--disable-sync",
 ]
 
+from tests.conftest import PASSWORD  # noqa: E402
+
 pytestmark = pytest.mark.browser
 
 
@@ -38,6 +40,31 @@ def browser_page():
         page = browser.new_page(locale="zh-CN")
         yield page
         browser.close()
+
+
+def watch_errors(page) -> list[str]:
+    """The page's script errors and console errors, as they happen (the browser's own
+    /favicon.ico 404 is not an error of these pages)."""
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on(
+        "console",
+        lambda msg: (
+            errors.append(msg.text)
+            if msg.type == "error" and not msg.location.get("url", "").endswith("/favicon.ico")
+            else None
+        ),
+    )
+    return errors
+
+
+def sign_in(page, base: str, username: str, password: str = PASSWORD) -> None:
+    """Log in through the console's login form."""
+    page.goto(f"{base}/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", password)
+    page.click("button[type=submit]")
+    page.wait_for_load_state()
 
 
 @pytest.fixture

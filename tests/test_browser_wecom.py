@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import PASSWORD
-from tests.test_browser import browser_page  # noqa: F401  (fixture)
+from tests.test_browser import browser_page, sign_in, watch_errors  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.browser
 
@@ -33,20 +32,8 @@ def admin(transactional_db, brand, personas):
 
 def test_configure_wecom_with_generated_token_and_key(live_server, admin, browser_page):  # noqa: F811
     page = browser_page
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.on(
-        "console",
-        lambda msg: (
-            errors.append(msg.text)
-            if msg.type == "error" and not msg.location.get("url", "").endswith("/favicon.ico")
-            else None
-        ),
-    )
-    page.goto(f"{live_server.url}/login/")
-    page.fill("#id_username", admin.username)
-    page.fill("#id_password", PASSWORD)
-    page.click("button[type=submit]")
+    errors = watch_errors(page)
+    sign_in(page, live_server.url, admin.username)
     page.wait_for_url(lambda url: "/login/" not in url)
 
     page.goto(f"{live_server.url}/settings/wecom/")

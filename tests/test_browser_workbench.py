@@ -10,33 +10,10 @@ import datetime as dt
 
 import pytest
 
-from tests.conftest import PASSWORD
-from tests.test_browser import browser_page  # noqa: F401  (fixture)
+from tests.test_browser import browser_page, sign_in, watch_errors  # noqa: F401  (fixture)
 
 pytestmark = pytest.mark.browser
 PHONE = {"width": 390, "height": 844}
-
-
-def watch_errors(page) -> list[str]:
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.on(
-        "console",
-        lambda msg: (
-            errors.append(msg.text)
-            if msg.type == "error" and not msg.location.get("url", "").endswith("/favicon.ico")
-            else None
-        ),
-    )
-    return errors
-
-
-def sign_in(page, base: str, username: str) -> None:
-    page.goto(f"{base}/login/")
-    page.fill("#id_username", username)
-    page.fill("#id_password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_load_state()
 
 
 @pytest.fixture

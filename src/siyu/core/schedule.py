@@ -22,7 +22,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -159,10 +158,3 @@ def run_forever(stop: threading.Event | None = None, *, tick: float = 5.0) -> No
             log.exception("scheduler tick failed")
         stop.wait(tick)
     close_old_connections()
-
-
-def sleep_until(seconds: float, stop: threading.Event | None) -> None:
-    if stop is None:
-        time.sleep(seconds)
-    else:
-        stop.wait(seconds)
