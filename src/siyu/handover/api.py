@@ -98,7 +98,7 @@ def batch_out(batch: HandoverBatch) -> dict[str, Any]:
         **{f: getattr(batch, f) for f in ("id", "kind", "status", "handover_staff_id", "transfer_success_msg")},
         **{f: getattr(batch, f) for f in ("total", "last_error", "created_at", "updated_at")},
         "counts": batch.counts or {},
-        "takeover_staff_ids": sorted(batch.takeover_staff.values_list("pk", flat=True)),
+        "takeover_staff_ids": sorted(s.pk for s in batch.takeover_staff.all()),  # uses the prefetch
     }
 
 

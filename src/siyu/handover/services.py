@@ -455,9 +455,7 @@ def transfer_failed(
         status__in=rules.IN_FLIGHT,
     )
     batches = list(rows.values_list("batch_id", flat=True))
-    changed = HandoverTransfer.objects.filter(pk__in=list(rows.values_list("pk", flat=True))).update(
-        status=status, finished_at=at
-    )
+    changed = rows.update(status=status, finished_at=at)
     _refresh_batches(batches)
     return changed
 

@@ -18,6 +18,7 @@ from siyu.core.limits import valid_id
 from siyu.org.models import OrgUnit, Role, Staff
 from siyu.tags.models import Tag
 from siyu.wecom.client import WecomError
+from siyu.wecom.services import client_for
 from siyu.workbench import moments as service
 from siyu.workbench.models import Moment, StaffTask
 from siyu.workbench.rules import moment_kind
@@ -102,7 +103,8 @@ def moment_detail(request: HttpRequest, moment_id: int) -> HttpResponse:
     if request.method == "POST" and request.POST.get("action") == "refresh":
         try:
             if moment.status in (Moment.Status.CREATING, Moment.Status.CREATED):
-                service.poll_moment(service_client(workspace), moment)
+                with client_for(workspace) as client:
+                    service.poll_moment(client, moment)
             messages.success(request, _("已从企业微信刷新"))
         except (WecomError, DomainError) as exc:
             messages.error(request, str(getattr(exc, "message", exc)))
@@ -118,9 +120,3 @@ def moment_detail(request: HttpRequest, moment_id: int) -> HttpResponse:
     tags = Tag.objects.filter(workspace=workspace, pk__in=moment.tag_ids).select_related("group")
     context = {"moment": moment, "rows": rows, "materials": materials, "tags": tags}
     return render(request, "workbench/moment_detail.html", context)
-
-
-def service_client(workspace):
-    from siyu.wecom.services import client_for
-
-    return client_for(workspace)
