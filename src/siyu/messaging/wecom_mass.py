@@ -359,12 +359,6 @@ def _attempted(message: OutMessage) -> dt.datetime:
     return at if at.tzinfo else at.replace(tzinfo=dt.UTC)  # SQLite hands back UTC without a zone
 
 
-def _find_task(client, task: WecomMassTask) -> str:
-    """The msgid of ``task`` in ``get_groupmsg_list_v2``, or '' unless exactly one matches."""
-    exact, _loose = _candidates(client, task)
-    return exact[0] if len(exact) == 1 else ""
-
-
 def lookup(client, task: WecomMassTask, now: dt.datetime) -> str | None:
     """What WeCom has for a task whose creation got no answer: its msgid (exactly one task
     matches), '' (certainly not created: nothing even resembling it in a window that has

@@ -104,8 +104,9 @@ def process_pending(limit: int = BATCH) -> Stats:
         if not rows:
             return stats
         workspaces = Workspace.objects.in_bulk({row[1] for row in rows})
-        done, handed_back = _apply_batches(rows, workspaces)
-        single = [row for row in rows if row[0] in handed_back or row[0] not in done]
+        done = _apply_batches(rows, workspaces)
+        # The rest (not batchable, a small group, a failed batch, handed back) one by one.
+        single = [row for row in rows if row[0] not in done]
         applied = _apply_one_by_one(single[:PER_EVENT_MAX], workspaces, now, stats)
         done.update(applied)
         if done:
@@ -120,10 +121,11 @@ def process_pending(limit: int = BATCH) -> Stats:
     return stats
 
 
-def _apply_batches(rows: list[tuple[Any, ...]], workspaces: dict[int, Workspace]) -> tuple[set[int], set[int]]:
+def _apply_batches(rows: list[tuple[Any, ...]], workspaces: dict[int, Workspace]) -> set[int]:
     """Apply each workspace's batchable receipts together (``batch_apply``), in a savepoint.
 
-    Returns the receipt ids applied and those handed back for the per-event path. A batch that
+    Returns the receipt ids applied; the others (including those a batch hands back) go the
+    per-event path. A batch that
     raises is rolled back whole and its receipts go the per-event path, which records each
     one's own error and back-off: nothing is lost or applied twice."""
     groups: dict[int, list[tuple[int, rules.Event]]] = {}
@@ -138,7 +140,6 @@ def _apply_batches(rows: list[tuple[Any, ...]], workspaces: dict[int, Workspace]
         else:
             others.setdefault(workspace_id, []).append((pk, event))
     done: set[int] = set()
-    handed_back: set[int] = set()
     for workspace_id, group in groups.items():
         if len(group) < BATCH_MIN:
             continue  # a handful: the per-event path costs no more
@@ -148,9 +149,8 @@ def _apply_batches(rows: list[tuple[Any, ...]], workspaces: dict[int, Workspace]
         except Exception as exc:  # the per-event path applies them one by one
             log.warning("callback batch of %s receipts failed, applying one by one: %s", len(group), exc, exc_info=True)
             continue
-        handed_back.update(back)
         done.update(pk for pk, _ in group if pk not in back)
-    return done, handed_back
+    return done
 
 
 def _apply_one_by_one(
